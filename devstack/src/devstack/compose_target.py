@@ -1,0 +1,134 @@
+"""pytest plugin for running tests/e2e against a stack that is not ours (the compose stack).
+
+Load it with `-p devstack.compose_target` (infra/ci/test-compose.sh does). It is the target
+switch: with it, the fixtures that natively start or own processes are answered by the
+compose stack instead, and every test that would still need a native process is deselected
+(so that it cannot silently test a native stack instead).
+
+- `stack` and `fault_stack` are a `devstack.compose_faults.ComposeStack`: `gateway_url`,
+  `log_lines()` (podman logs), and the fault helpers (`redis`, `postgres`, `supervisor`) with
+  the native ones' interface. Tests that use more of the native Stack (down/up, extra
+  gateways, the security package's own stacks) are deselected by name below.
+- `otlp_receiver` listens where the containers send their spans (E2E_OTLP_LISTEN, host:port,
+  in the gateway container's network namespace, where the tests run), when test-compose.sh
+  switched tracing on in the compose stack; otherwise tests needing it are deselected.
+
+Environment: E2E_GATEWAY_URL, E2E_COMPOSE_PROJECT, E2E_OTLP_LISTEN, and those of
+`ComposeStack.from_env`."""
+
+from __future__ import annotations
+
+import os
+import threading
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from devstack.compose_faults import ComposeStack
+from devstack.otlp import OtlpReceiver
+
+# Fixtures that start or inspect native processes (devstack.fixtures, tests/e2e conftests)
+# and have no compose counterpart.
+NATIVE_FIXTURES = frozenset({
+    "sec_stack", "redis_cluster", "postgres", "redis_cluster_factory", "postgres_factory",
+})
+# Answered by the compose stack (see pytest_fixture_setup below).
+SUBSTITUTED = frozenset({"stack", "fault_stack", "otlp_receiver"})
+# Tests that use `stack`/`fault_stack` beyond the compose handle's interface (down/up,
+# add_gateway, native-only rate-limit policies): by file, or file::test.
+NATIVE_ONLY_TESTS = (
+    "tests/e2e/faults/test_stack_restart.py",  # compose: infra/ci/test-compose.sh restart phase
+    "tests/e2e/faults/test_scale_out.py",
+    "tests/e2e/faults/test_limiter_accuracy.py",
+    # All six containers start again with new addresses that no node knows: in compose the
+    # cluster job re-introduces them (covered by test-compose.sh's restart phase).
+    "tests/e2e/faults/test_redis_failover.py::test_whole_cluster_crash_keeps_refresh_tokens",
+    "tests/e2e/security/",
+)
+
+
+class ComposeOtlpReceiver(OtlpReceiver):
+    """The test receiver, listening on an address the containers reach (not 127.0.0.1)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__()
+        handler = self._server.RequestHandlerClass
+        super().close()  # the loopback listener the base class opened
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+
+class _Target:
+    def __init__(self) -> None:
+        self._stack: ComposeStack | None = None
+        self._receiver: OtlpReceiver | None = None
+
+    @property
+    def tracing(self) -> bool:
+        return bool(os.environ.get("E2E_OTLP_LISTEN"))
+
+    def stack(self) -> ComposeStack:
+        if self._stack is None:
+            self._stack = ComposeStack.from_env()
+        return self._stack
+
+    def receiver(self) -> OtlpReceiver:
+        """Where the containers export spans; a loopback one (receiving nothing) when the
+        compose stack traces nothing and only `stack`'s environment fixture asks for it."""
+        if self._receiver is None:
+            if self.tracing:
+                host, _, port = os.environ["E2E_OTLP_LISTEN"].rpartition(":")
+                self._receiver = ComposeOtlpReceiver(host, int(port))
+            else:
+                self._receiver = OtlpReceiver()
+        return self._receiver
+
+    def close(self) -> None:
+        if self._receiver is not None:
+            self._receiver.close()
+
+
+_target = _Target()
+
+
+def _native_only(item: pytest.Item) -> bool:
+    names = set(getattr(item, "fixturenames", ()))
+    if NATIVE_FIXTURES & names:
+        return True
+    if "otlp_receiver" in names and not _target.tracing:
+        return True
+    return any(item.nodeid.startswith(prefix) for prefix in NATIVE_ONLY_TESTS)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    native = [item for item in items if _native_only(item)]
+    if not native:
+        return
+    config.hook.pytest_deselected(items=native)
+    items[:] = [item for item in items if item not in native]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+                         ) -> object | None:
+    """Answer the substituted fixtures with the compose stack, never starting a native one."""
+    if fixturedef.argname not in SUBSTITUTED:
+        return None
+    value: object = (_target.receiver() if fixturedef.argname == "otlp_receiver"
+                     else _target.stack())
+    fixturedef.cached_result = (value, fixturedef.cache_key(request), None)  # type: ignore[arg-type]
+    return value
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _target.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    deselected = terminalreporter.stats.get("deselected", [])
+    if deselected:
+        terminalreporter.write_line(
+            f"compose target: {len(deselected)} test(s) deselected "
+            "(by -m, or they need the native stack's processes)")

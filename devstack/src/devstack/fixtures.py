@@ -1,0 +1,180 @@
+"""pytest plugin: real Redis Cluster, PostgreSQL and the full stack on free ports.
+
+Enable with `pytest_plugins = ["devstack.fixtures"]` in the root conftest. Every server
+runs under its own supervisord in its own temporary dir and is stopped (by PID as a last
+resort) when its fixture ends, whatever the test outcome.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from devstack.config import StackConfig
+from devstack.otlp import OtlpReceiver
+from devstack.ports import free_port, free_ports
+from devstack.postgres import Postgres
+from devstack.processes import ProcessError, Supervisor
+from devstack.redis_cluster import RedisCluster
+from devstack.stack import Stack
+
+H = TypeVar("H")
+
+# Safety net for interrupted sessions where fixture finalizers never run.
+_LIVE: list[Supervisor] = []
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for supervisor in _LIVE:
+        supervisor.shutdown(timeout=30)
+
+
+def _workdir(prefix: str) -> Path:
+    # Not pytest's tmp_path: its /tmp/pytest-of-<user> is 0700, which the unprivileged
+    # postgres user cannot traverse, and its long paths overflow unix socket names.
+    path = Path(tempfile.mkdtemp(prefix=f"devstack-{prefix}-"))
+    path.chmod(0o711)
+    return path
+
+
+def _cleanup(supervisor: Supervisor, workdir: Path) -> None:
+    try:
+        supervisor.shutdown(timeout=60)
+    finally:
+        if supervisor in _LIVE:
+            _LIVE.remove(supervisor)
+        if not os.environ.get("DEVSTACK_KEEP_TMP"):
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _started(start: Callable[[], None], supervisor: Supervisor, workdir: Path) -> None:
+    _LIVE.append(supervisor)
+    try:
+        start()
+    except ProcessError as exc:
+        _cleanup(supervisor, workdir)
+        # Put the failing server's log into the test report.
+        raise ProcessError(f"{exc}\n{exc.log_tail}", exc.log_tail) from exc
+    except BaseException:
+        _cleanup(supervisor, workdir)
+        raise
+
+
+def start_redis_cluster() -> tuple[RedisCluster, Callable[[], None]]:
+    """A fresh, started 3+3 cluster on free ports, and the function that disposes of it."""
+    workdir = _workdir("redis")
+    cluster = RedisCluster.standalone(workdir, free_ports(6, with_bus=True))
+    _started(cluster.start, cluster.supervisor, workdir)
+    return cluster, lambda: _cleanup(cluster.supervisor, workdir)
+
+
+def start_postgres() -> tuple[Postgres, Callable[[], None]]:
+    """A fresh, started PostgreSQL on a free port, and the function that disposes of it."""
+    workdir = _workdir("pg")
+    server = Postgres.standalone(workdir, free_port())
+    _started(server.start, server.supervisor, workdir)
+    return server, lambda: _cleanup(server.supervisor, workdir)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """Session-wide cluster; tests that take nodes down should use redis_cluster_factory."""
+    cluster, dispose = start_redis_cluster()
+    try:
+        yield cluster
+    finally:
+        dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """Session-wide PostgreSQL with role and database `authstack` (.url, .dsn)."""
+    server, dispose = start_postgres()
+    try:
+        yield server
+    finally:
+        dispose()
+
+
+def _factory(start: Callable[[], tuple[H, Callable[[], None]]]) -> Iterator[Callable[[], H]]:
+    disposers: list[Callable[[], None]] = []
+
+    def make() -> H:
+        handle, dispose = start()
+        disposers.append(dispose)
+        return handle
+
+    try:
+        yield make
+    finally:
+        for dispose in reversed(disposers):
+            dispose()
+
+
+@pytest.fixture
+def redis_cluster_factory() -> Iterator[Callable[[], RedisCluster]]:
+    """Call it for a fresh cluster this test owns (kill nodes freely); stopped afterwards."""
+    yield from _factory(start_redis_cluster)
+
+
+@pytest.fixture
+def postgres_factory() -> Iterator[Callable[[], Postgres]]:
+    """Call it for a fresh PostgreSQL this test owns; stopped afterwards."""
+    yield from _factory(start_postgres)
+
+
+@pytest.fixture(scope="session")
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    """Where the session stack's services export their spans (tracing is on there)."""
+    receiver = OtlpReceiver()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+
+
+@pytest.fixture(scope="session")
+def devstack_stack_env(otlp_receiver: OtlpReceiver) -> dict[str, dict[str, str]]:
+    """Per-service env of the session `stack`: tracing on, exported to `otlp_receiver`.
+
+    Defined here rather than in one suite's conftest: the session stack is started by
+    whichever test asks first, so its configuration cannot depend on where that test is."""
+    tracing = OtlpReceiver.service_env(otlp_receiver.endpoint)
+    return {service: dict(tracing) for service in ("gateway", "auth-service", "user-service")}
+
+
+def start_stack(env: dict[str, dict[str, str]] | None = None,
+                prefix: str = "stack") -> tuple[Stack, Callable[[], None]]:
+    """A fresh full stack on free ports that the caller owns (faults, restarts, extra
+    gateways), autorestart off, and the function that disposes of it."""
+    workdir = _workdir(prefix)
+    redis_ports = free_ports(6, with_bus=True)
+    pg, auth, user, gateway = free_ports(4, exclude=[*redis_ports,
+                                                     *(p + 10000 for p in redis_ports)])
+    config = StackConfig(state_dir=workdir, redis_ports=redis_ports, postgres_port=pg,
+                         auth_port=auth, user_port=user, gateway_port=gateway,
+                         autorestart=False, env=env or {})
+    handle = Stack(config)
+    _started(handle.up, handle.supervisor, workdir)
+    return handle, lambda: _cleanup(handle.supervisor, workdir)
+
+
+@pytest.fixture(scope="session")
+def stack(devstack_stack_env: dict[str, dict[str, str]]) -> Iterator[Stack]:
+    """The full native stack on free ports, autorestart off (faults stay injected).
+
+    Shared by the whole session: tests that kill, restart or reshape servers take their
+    own from `start_stack` instead."""
+    handle, dispose = start_stack(devstack_stack_env)
+    try:
+        yield handle
+    finally:
+        dispose()

@@ -1,0 +1,156 @@
+"""A six-node Redis Cluster (3 masters + 3 replicas) run under supervisord."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+
+import redis
+from redis.cluster import ClusterNode as PyClusterNode
+from redis.cluster import RedisCluster as PyRedisCluster
+
+from devstack import binaries, redis_topology
+from devstack.paths import infra_dir
+from devstack.processes import ProcessError, Program, Supervisor
+from devstack.redis_faults import ClusterFaults
+from devstack.redis_topology import HOST
+
+DEFAULT_PORTS = (6379, 6380, 6381, 6382, 6383, 6384)
+
+
+class ClusterError(ProcessError):
+    """The cluster could not be formed or did not become healthy."""
+
+
+class RedisCluster(ClusterFaults):
+    """Config, processes, creation and fault helpers for one cluster in `data_dir`."""
+
+    def __init__(self, data_dir: Path, ports: Sequence[int], supervisor: Supervisor,
+                 *, autorestart: bool = False, owns_supervisor: bool = False) -> None:
+        if len(ports) != 6:
+            raise ValueError("a Redis Cluster here has exactly 6 nodes (3 masters + 3 replicas)")
+        self.data_dir = data_dir
+        self.ports = list(ports)
+        self.supervisor = supervisor
+        self.autorestart = autorestart
+        self._owns_supervisor = owns_supervisor
+        # Slots a node owned when we took it down, so wait_for_failover knows what moves.
+        self._slots_before_fault: dict[int, list[tuple[int, int]]] = {}
+
+    @classmethod
+    def standalone(cls, state_dir: Path, ports: Sequence[int]) -> RedisCluster:
+        """A cluster with its own supervisord in state_dir (fixtures, fault tests)."""
+        return cls(state_dir / "data" / "redis", ports, Supervisor(state_dir),
+                   owns_supervisor=True)
+
+    @property
+    def nodes(self) -> str:
+        """The REDIS_NODES value: '127.0.0.1:p1,...,127.0.0.1:p6'."""
+        return ",".join(f"{HOST}:{port}" for port in self.ports)
+
+    def program_name(self, port: int) -> str:
+        return f"redis-{port}"
+
+    # -- configuration and processes -------------------------------------------------
+    def _write_config(self, port: int) -> Path:
+        node_dir = self.data_dir / str(port)
+        node_dir.mkdir(parents=True, exist_ok=True)
+        template = (infra_dir() / "redis-cluster" / "redis.conf").read_text()
+        conf = node_dir / "redis.conf"
+        conf.write_text(template + "\n# Per node (written by devstack)\n"
+                        f"port {port}\nbind {HOST}\n"
+                        # Safe only because the node listens on loopback.
+                        "protected-mode no\n"
+                        f'dir "{node_dir}"\ncluster-config-file nodes.conf\n')
+        return conf
+
+    def programs(self) -> list[Program]:
+        server = str(binaries.redis_server())
+        return [Program(name=self.program_name(port),
+                        argv=[server, str(self._write_config(port))],
+                        stopsignal="TERM", stopwaitsecs=15, priority=100,
+                        autorestart=self.autorestart)
+                for port in self.ports]
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start all nodes, create the cluster unless nodes.conf says it exists, wait ok."""
+        self.supervisor.add(*self.programs())
+        if self._owns_supervisor:
+            self.supervisor.start_daemon()
+        for port in self.ports:
+            self.supervisor.start(self.program_name(port))
+        deadline = time.monotonic() + timeout
+        for port in self.ports:
+            self._wait(partial(redis_topology.ping, port), deadline, port, "answer PING")
+        self.ensure_created()
+        self.wait_healthy(max(deadline - time.monotonic(), 5.0))
+
+    def ensure_created(self) -> bool:
+        """Run `redis-cli --cluster create` only on six blank nodes; True if it did."""
+        infos = {port: redis_topology.cluster_info(port) for port in self.ports}
+        known = {port: int(info["cluster_known_nodes"]) for port, info in infos.items()}
+        if all(n == len(self.ports) for n in known.values()):
+            return False  # restarted nodes reloaded nodes.conf: the cluster already exists
+        blank = all(n == 1 and infos[p]["cluster_slots_assigned"] == "0"
+                    for p, n in known.items())
+        if not blank:
+            raise ClusterError(f"Redis Cluster in {self.data_dir} is partially formed "
+                               f"(known nodes per port: {known}); delete that dir to start over")
+        argv = [str(binaries.redis_cli()), "--cluster", "create",
+                *[f"{HOST}:{p}" for p in self.ports], "--cluster-replicas", "1", "--cluster-yes"]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
+            raise ClusterError("redis-cli --cluster create failed", tail)
+        return True
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        """Every node sees cluster_state:ok, 3 masters, 3 replicas, all links up."""
+        deadline = time.monotonic() + timeout
+        for port in self.ports:
+            self._wait(partial(self._healthy, port), deadline, port, "see a healthy cluster")
+
+    def _healthy(self, port: int) -> bool:
+        return not self._problems(port)
+
+    def _problems(self, port: int) -> list[str]:
+        try:
+            return redis_topology.healthy_problems(port, len(self.ports))
+        except redis.RedisError as exc:
+            return [str(exc)]
+
+    def _wait(self, ok: Callable[[], bool], deadline: float, port: int, what: str) -> None:
+        while not ok():
+            if self.supervisor.is_running():
+                self.supervisor.check_alive(self.program_name(port), f"redis node {port}")
+            if time.monotonic() > deadline:
+                detail = "; ".join(self._problems(port))
+                raise ClusterError(f"redis node {port} did not {what} in time ({detail})",
+                                   self.supervisor.tail(self.program_name(port)))
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Graceful stop of all six nodes (AOF flushed); start() brings them back."""
+        for port in reversed(self.ports):
+            self.supervisor.stop(self.program_name(port))
+
+    def close(self) -> None:
+        """Stop everything this handle owns (its supervisord when standalone)."""
+        if self._owns_supervisor:
+            self.supervisor.shutdown()
+        else:
+            self.stop()
+
+    # -- clients ---------------------------------------------------------------------
+    def client(self, port: int) -> redis.Redis:
+        return redis_topology.client(port)
+
+    def cluster_client(self, **kwargs: object) -> PyRedisCluster:
+        nodes = [PyClusterNode(HOST, port) for port in self.ports]  # type: ignore[no-untyped-call]
+        options: dict[str, object] = {"decode_responses": True, "socket_timeout": 2.0,
+                                      "socket_connect_timeout": 2.0}
+        options.update(kwargs)
+        return PyRedisCluster(startup_nodes=nodes, **options)  # type: ignore[arg-type]

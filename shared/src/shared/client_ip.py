@@ -1,0 +1,43 @@
+"""The client's IP: the socket peer, or X-Forwarded-For only through trusted proxies."""
+
+import ipaddress
+from collections.abc import Iterable
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(spec: str | Iterable[str]) -> tuple[Network, ...]:
+    """'10.0.0.0/8, 127.0.0.1' -> networks; fails fast on a malformed entry."""
+    items = spec.split(",") if isinstance(spec, str) else spec
+    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in items if item.strip())
+
+
+class ClientIpResolver:
+    """Walks X-Forwarded-For from the right, skipping trusted proxies: the first untrusted
+    address is the client. With no trusted networks (the default) the header is ignored,
+    so a client cannot choose its own rate-limit bucket."""
+
+    def __init__(self, trusted: tuple[Network, ...] = ()) -> None:
+        self.trusted = trusted
+
+    def _is_trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted)
+
+    def resolve(self, peer: str, forwarded_for: str | None) -> str:
+        if not self.trusted or forwarded_for is None or not self._is_trusted(peer):
+            return peer
+        client = peer
+        for hop in reversed(forwarded_for.split(",")):
+            hop = hop.strip()
+            try:
+                ipaddress.ip_address(hop)
+            except ValueError:
+                return client  # garbage in the chain: stop at the last trustworthy hop
+            client = hop
+            if not self._is_trusted(hop):
+                return hop
+        return client

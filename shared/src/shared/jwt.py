@@ -1,0 +1,225 @@
+"""Access-token verification against a JWKS: the one verifier every service uses.
+
+Keys are parsed once into key objects (never per request). Only asymmetric keys of the
+configured algorithms are accepted, and a token's `alg` must equal its key's `alg`, which
+closes algorithm-confusion attacks (HS256 signed with the public key, `none`)."""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+from jose import jwk, jwt
+from jose.exceptions import ExpiredSignatureError, JWTClaimsError, JWTError
+
+from shared.logging import get_logger
+
+_log = get_logger("jwt")
+
+ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
+MAX_TOKEN_LENGTH = 8192
+# Header parameters that point at keys elsewhere; we never follow them, and refuse them.
+_FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
+
+
+class TokenError(Exception):
+    """The token is not acceptable; `code` is the stable problem code."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a verified access token speaks for."""
+
+    subject: str
+    roles: tuple[str, ...]
+    token_id: str
+    expires_at: int
+    claims: dict[str, Any] = field(repr=False)
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+def keys_from_jwks(jwks: dict[str, Any], algorithms: frozenset[str]) -> dict[str, tuple[Any, str]]:
+    """kid -> (key object, alg) for every usable public key in a JWK Set."""
+    keys: dict[str, tuple[Any, str]] = {}
+    for entry in jwks.get("keys", []):
+        kid, alg, kty = entry.get("kid"), entry.get("alg"), entry.get("kty")
+        if not isinstance(kid, str) or alg not in algorithms or kty not in ("RSA", "EC"):
+            continue
+        if entry.get("use", "sig") != "sig" or "d" in entry:  # never accept private material
+            continue
+        try:
+            keys[kid] = (jwk.construct(entry, algorithm=alg), alg)
+        except Exception as exc:
+            _log.warning("jwks_key_skipped", kid=kid, error=type(exc).__name__)
+    return keys
+
+
+class KeySet(Protocol):
+    def get(self, kid: str) -> tuple[Any, str] | None: ...
+
+    async def refresh_for_unknown_kid(self) -> None: ...
+
+
+class StaticKeySet:
+    """Keys given up front (tests, or a JWKS file)."""
+
+    def __init__(self, jwks: dict[str, Any], algorithms: frozenset[str]) -> None:
+        self._keys = keys_from_jwks(jwks, algorithms)
+
+    def get(self, kid: str) -> tuple[Any, str] | None:
+        return self._keys.get(kid)
+
+    async def refresh_for_unknown_kid(self) -> None:
+        return None
+
+
+class RemoteKeySet:
+    """Keys fetched from the auth service's JWKS URL and cached.
+
+    An unknown kid triggers a refetch at most once per `min_refetch_interval` seconds, so a
+    flood of forged kids cannot turn into a flood of JWKS requests."""
+
+    def __init__(
+        self,
+        url: str,
+        algorithms: frozenset[str],
+        *,
+        client: httpx.AsyncClient | None = None,
+        min_refetch_interval: float = 5.0,
+        timeout: float = 2.0,
+    ) -> None:
+        self.url = url
+        self.algorithms = algorithms
+        self.min_refetch_interval = min_refetch_interval
+        self.refresh_count = 0
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._owns_client = client is None
+        self._keys: dict[str, tuple[Any, str]] = {}
+        self._last_fetch = float("-inf")
+
+    @property
+    def loaded(self) -> bool:
+        return bool(self._keys)
+
+    def get(self, kid: str) -> tuple[Any, str] | None:
+        return self._keys.get(kid)
+
+    async def fetch(self) -> None:
+        """Fetch the JWKS now; raises when the auth service cannot be reached."""
+        self._last_fetch = time.monotonic()
+        response = await self._client.get(self.url)
+        response.raise_for_status()
+        self._keys = keys_from_jwks(response.json(), self.algorithms)
+        self.refresh_count += 1
+        _log.info("jwks_fetched", kids=sorted(self._keys))
+
+    async def refresh_for_unknown_kid(self) -> None:
+        # Until a first fetch has succeeded (we started before the auth service), valid
+        # tokens would be refused as "unknown key" for the whole start-up backoff: retry
+        # sooner then, still at most twice a second.
+        interval = self.min_refetch_interval if self._keys else min(self.min_refetch_interval,
+                                                                     0.5)
+        if time.monotonic() - self._last_fetch < interval:
+            return
+        try:
+            await self.fetch()
+        except Exception as exc:  # the token is then refused as unknown-kid
+            _log.warning("jwks_fetch_failed", url=self.url, error=type(exc).__name__)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+
+class JwtVerifier:
+    """Verifies signature, algorithm, `iss`, `aud`, `exp`, `nbf`, `iat`, `sub`, `jti`."""
+
+    def __init__(
+        self,
+        keys: KeySet,
+        *,
+        issuer: str,
+        audience: str,
+        algorithms: frozenset[str],
+        leeway: int = 10,
+    ) -> None:
+        unknown = algorithms - ASYMMETRIC_ALGORITHMS
+        if unknown or not algorithms:
+            raise ValueError(f"only asymmetric JWT algorithms are allowed, got {sorted(unknown)}")
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.algorithms = algorithms
+        self._options = {
+            "leeway": leeway,
+            "require_exp": True,
+            "require_iat": True,
+            "require_nbf": True,
+            "require_iss": True,
+            "require_aud": True,
+            "require_sub": True,
+            "require_jti": True,
+        }
+
+    def _key_for(self, token: str) -> tuple[str, dict[str, Any]]:
+        if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+            raise TokenError("invalid_token", "Malformed token")
+        try:
+            header = jwt.get_unverified_header(token)
+        except JWTError:
+            raise TokenError("invalid_token", "Malformed token") from None
+        if not isinstance(header, dict) or _FORBIDDEN_HEADERS & header.keys():
+            raise TokenError("invalid_token", "Unsupported token header")
+        kid, alg = header.get("kid"), header.get("alg")
+        if not isinstance(kid, str) or not kid or len(kid) > 128:
+            raise TokenError("invalid_token", "Token has no usable key id")
+        if alg not in self.algorithms:
+            raise TokenError("invalid_token", "Token algorithm not allowed")
+        return kid, header
+
+    def _decode(self, token: str, key: Any, key_alg: str, header_alg: str) -> Principal:
+        if header_alg != key_alg:
+            raise TokenError("invalid_token", "Token algorithm does not match its key")
+        try:
+            claims = jwt.decode(
+                token, key, algorithms=[key_alg], audience=self.audience,
+                issuer=self.issuer, options=self._options,
+            )
+        except ExpiredSignatureError:
+            raise TokenError("token_expired", "Token has expired") from None
+        except JWTClaimsError as exc:
+            raise TokenError("invalid_token", f"Token claims rejected: {exc}") from None
+        except JWTError:
+            raise TokenError("invalid_token", "Token signature or claims invalid") from None
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise TokenError("invalid_token", "Token roles claim is malformed")
+        if not isinstance(claims.get("sub"), str) or not isinstance(claims.get("jti"), str):
+            raise TokenError("invalid_token", "Token subject or id is malformed")
+        # RFC 7519 NumericDate: python-jose also accepts numeric strings ("exp": "1700000000").
+        if not all(type(claims.get(c)) in (int, float) for c in ("exp", "iat", "nbf")):
+            raise TokenError("invalid_token", "Token time claims are malformed")
+        return Principal(
+            subject=claims["sub"], roles=tuple(roles), token_id=claims["jti"],
+            expires_at=int(claims["exp"]), claims=claims,
+        )
+
+    async def verify(self, token: str) -> Principal:
+        """The token's principal, or TokenError. Refetches the JWKS for an unknown kid."""
+        kid, header = self._key_for(token)
+        found = self.keys.get(kid)
+        if found is None:
+            await self.keys.refresh_for_unknown_kid()
+            found = self.keys.get(kid)
+            if found is None:
+                raise TokenError("invalid_token", "Token signed with an unknown key")
+        key, key_alg = found
+        return self._decode(token, key, key_alg, header["alg"])

@@ -1,0 +1,62 @@
+"""Settings base class: one pydantic-settings class per service, fields named like env vars."""
+
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that must never reach a production deployment.
+PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "dev-internal-token"})
+
+
+class ServiceSettings(BaseSettings):
+    """Fields every service has. Subclasses add their own; env var name == field name."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    SERVICE_NAME: str = "service"  # the `service` field of every log line
+    # `production` refuses placeholder secrets and development shortcuts
+    ENVIRONMENT: Literal["local", "test", "production"] = "local"
+    HOST: str = "127.0.0.1"  # listen address (0.0.0.0 in containers)
+    PORT: int = 8000  # listen port
+    LOG_LEVEL: Literal["debug", "info", "warning", "error"] = "info"  # JSON logs on stdout
+
+    def secret_fields(self) -> dict[str, str]:
+        """Secrets that must not keep a placeholder value outside local/test; override."""
+        return {}
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> "ServiceSettings":
+        if self.ENVIRONMENT == "production":
+            weak = [name for name, value in self.secret_fields().items()
+                    if value in PLACEHOLDER_SECRETS or len(value) < 16]
+            if weak:
+                raise ValueError(f"placeholder or weak secret(s) in production: {', '.join(weak)}")
+        return self
+
+
+class JwtSettings(BaseSettings):
+    """How access tokens are verified; identical in every service that verifies."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    JWKS_URL: str = "http://127.0.0.1:8001/.well-known/jwks.json"  # the auth service's public keys
+    JWT_ISSUER: str = "authstack"  # required `iss` claim
+    JWT_AUDIENCE: str = "authstack-api"  # required `aud` claim
+    JWT_ALGORITHMS: str = "RS256,ES256"  # comma-separated; asymmetric only
+    JWT_LEEWAY_SECONDS: int = 10  # clock skew allowed on `exp` and `nbf`
+
+    @property
+    def jwt_algorithms(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.JWT_ALGORITHMS.split(",") if a.strip())
+
+
+class RedisSettings(BaseSettings):
+    """How a service reaches the Redis Cluster."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    # Startup nodes `host:port,...`; the client discovers the rest of the cluster
+    REDIS_NODES: str = ",".join(f"127.0.0.1:{port}" for port in range(6379, 6385))
+    REDIS_SOCKET_TIMEOUT_MS: int = 250  # per socket operation: a frozen node never stalls us
+    REDIS_MAX_CONNECTIONS: int = 512  # per node; sized for bursts (the pool does not queue)

@@ -1,0 +1,25 @@
+"""Rules for user-supplied text that every service applies the same way."""
+
+import contextlib
+
+from email_validator import EmailNotValidError, validate_email
+
+
+def normalise_email(value: str) -> str:
+    """The one stored and looked-up form of an address: email-validator's normalisation,
+    stripped, lower-cased. Invalid input is only stripped and lower-cased, so a lookup of
+    it simply finds nothing."""
+    value = value.strip()
+    with contextlib.suppress(EmailNotValidError):
+        value = validate_email(value, check_deliverability=False).normalized
+    return value.lower()
+
+
+def reject_control_characters(value: str | None) -> str | None:
+    """A pydantic AfterValidator: control characters are refused (422), never stored.
+
+    PostgreSQL text cannot hold NUL at all, and the others only ever arrive as junk or as
+    an attempt to forge log lines."""
+    if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("control characters are not allowed")
+    return value

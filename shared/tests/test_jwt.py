@@ -1,0 +1,147 @@
+"""The shared verifier refuses every token it must refuse, and accepts the good one."""
+
+import base64
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jose import jwk, jwt
+from shared.jwt import JwtVerifier, StaticKeySet, TokenError
+
+ISSUER, AUDIENCE = "authstack", "authstack-api"
+ALGS = frozenset({"RS256", "ES256"})
+
+
+def _rsa_pem() -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _ec_pem() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _public_jwk(pem: bytes, alg: str, kid: str) -> dict[str, Any]:
+    public = jwk.construct(pem, alg).public_key().to_dict()
+    return {**public, "kid": kid, "alg": alg, "use": "sig"}
+
+
+RSA_PEM, EC_PEM = _rsa_pem(), _ec_pem()
+JWKS = {"keys": [_public_jwk(RSA_PEM, "RS256", "rsa-1"), _public_jwk(EC_PEM, "ES256", "ec-1")]}
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base = {
+        "iss": ISSUER, "aud": AUDIENCE, "sub": str(uuid.uuid4()), "iat": now, "nbf": now,
+        "exp": now + 900, "jti": uuid.uuid4().hex, "roles": ["user"],
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def sign(payload: dict[str, Any], pem: bytes = RSA_PEM, alg: str = "RS256", **headers: Any) -> str:
+    return jwt.encode(payload, pem.decode(), algorithm=alg, headers={"kid": "rsa-1", **headers})
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.fixture
+def verifier() -> JwtVerifier:
+    return JwtVerifier(StaticKeySet(JWKS, ALGS), issuer=ISSUER, audience=AUDIENCE, algorithms=ALGS)
+
+
+async def test_valid_rs256_and_es256_tokens_are_accepted(verifier: JwtVerifier) -> None:
+    payload = claims(roles=["admin"])
+    principal = await verifier.verify(sign(payload))
+    assert principal.subject == payload["sub"]
+    assert principal.is_admin
+    es = jwt.encode(claims(), EC_PEM.decode(), algorithm="ES256", headers={"kid": "ec-1"})
+    assert (await verifier.verify(es)).roles == ("user",)
+
+
+def _hs256_with_public_key() -> str:
+    public_pem = jwk.construct(RSA_PEM, "RS256").public_key().to_pem()
+    header = b64(json.dumps({"alg": "HS256", "kid": "rsa-1", "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims()).encode())
+    import hashlib
+    import hmac
+
+    sig = hmac.new(public_pem, f"{header}.{body}".encode(), hashlib.sha256).digest()
+    return f"{header}.{body}.{b64(sig)}"
+
+
+def _alg_none() -> str:
+    header = b64(json.dumps({"alg": "none", "kid": "rsa-1"}).encode())
+    return f"{header}.{b64(json.dumps(claims()).encode())}."
+
+
+def _tampered() -> str:
+    header, _, signature = sign(claims()).split(".")
+    forged = b64(json.dumps(claims(roles=["admin"])).encode())
+    return f"{header}.{forged}.{signature}"
+
+
+def _es256_header_on_rsa_key() -> str:
+    return jwt.encode(claims(), EC_PEM.decode(), algorithm="ES256", headers={"kid": "rsa-1"})
+
+
+BAD_TOKENS = {
+    "expired": lambda: sign(claims(exp=int(time.time()) - 120, iat=int(time.time()) - 1000)),
+    "not_yet_valid": lambda: sign(claims(nbf=int(time.time()) + 600)),
+    "wrong_issuer": lambda: sign(claims(iss="someone-else")),
+    "wrong_audience": lambda: sign(claims(aud="other-api")),
+    "missing_jti": lambda: sign(claims(jti=None)),
+    "missing_sub": lambda: sign(claims(sub=None)),
+    "alg_none": _alg_none,
+    "hs256_with_public_key": _hs256_with_public_key,
+    "tampered_payload": _tampered,
+    "alg_not_matching_key": _es256_header_on_rsa_key,
+    "unknown_kid": lambda: sign(claims(), kid="rsa-2"),
+    "kid_path_trick": lambda: sign(claims(), kid="../../../../dev/null"),
+    "jku_header": lambda: sign(claims(), jku="http://127.0.0.1:1/jwks.json"),
+    "x5u_header": lambda: sign(claims(), x5u="http://127.0.0.1:1/cert.pem"),
+    "roles_not_a_list": lambda: sign(claims(roles="admin")),
+    "huge": lambda: sign(claims(pad="x" * 10_000)),
+    "garbage": lambda: "not-a-token",
+    "empty": lambda: "",
+    "three_garbage_parts": lambda: "a.b.c",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TOKENS))
+async def test_bad_tokens_are_refused(verifier: JwtVerifier, case: str) -> None:
+    with pytest.raises(TokenError) as refused:
+        await verifier.verify(BAD_TOKENS[case]())
+    assert refused.value.code in {"invalid_token", "token_expired"}
+
+
+async def test_expired_token_has_its_own_code(verifier: JwtVerifier) -> None:
+    with pytest.raises(TokenError) as refused:
+        await verifier.verify(BAD_TOKENS["expired"]())
+    assert refused.value.code == "token_expired"
+
+
+def test_symmetric_algorithms_cannot_be_configured() -> None:
+    with pytest.raises(ValueError, match="asymmetric"):
+        JwtVerifier(StaticKeySet(JWKS, ALGS), issuer=ISSUER, audience=AUDIENCE,
+                    algorithms=frozenset({"HS256"}))
+
+
+def test_private_and_symmetric_jwks_entries_are_ignored() -> None:
+    private = {**jwk.construct(RSA_PEM, "RS256").to_dict(), "kid": "priv", "alg": "RS256"}
+    oct_key = {"kty": "oct", "k": b64(b"secret"), "kid": "oct", "alg": "HS256"}
+    keys = StaticKeySet({"keys": [private, oct_key]}, frozenset({"RS256", "HS256"}))
+    assert keys.get("priv") is None
+    assert keys.get("oct") is None

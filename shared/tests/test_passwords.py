@@ -1,0 +1,61 @@
+import asyncio
+import os
+import threading
+
+from shared.passwords import HASH_THREAD_NICENESS, Argon2Params, PasswordHasher
+
+FAST = Argon2Params(time_cost=1, memory_cost_kib=1024)
+
+
+async def test_hash_and_verify() -> None:
+    hasher = PasswordHasher(FAST)
+    stored = await hasher.hash("correct horse battery staple")
+    assert stored.startswith("$argon2id$")
+    assert (await hasher.verify(stored, "correct horse battery staple")).valid
+    assert not (await hasher.verify(stored, "wrong password!!")).valid
+    assert not (await hasher.verify("not-a-hash", "whatever")).valid
+    hasher.close()
+
+
+async def test_changed_parameters_ask_for_a_rehash() -> None:
+    old = PasswordHasher(FAST)
+    stored = await old.hash("correct horse battery staple")
+    new = PasswordHasher(Argon2Params(time_cost=2, memory_cost_kib=2048))
+    check = await new.verify(stored, "correct horse battery staple")
+    assert check.valid
+    assert check.needs_rehash
+    assert not (await old.verify(stored, "correct horse battery staple")).needs_rehash
+    old.close()
+    new.close()
+
+
+async def test_hashing_runs_off_the_event_loop() -> None:
+    hasher = PasswordHasher(Argon2Params(time_cost=3, memory_cost_kib=32 * 1024), max_concurrency=1)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    tick_task = asyncio.create_task(ticker())
+    await asyncio.gather(*(hasher.hash(f"password-{i}-long-enough") for i in range(4)))
+    tick_task.cancel()
+    # Were hashing on the loop, the ticker could not run between hashes.
+    assert ticks > 10
+    assert hasher.in_flight == 0
+    hasher.close()
+
+
+async def test_hashing_threads_run_at_lower_priority() -> None:
+    hasher = PasswordHasher(FAST, max_concurrency=1)
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    loop_niceness = niceness()
+    thread_niceness = await hasher._offload("probe", niceness)
+    assert thread_niceness == max(loop_niceness, HASH_THREAD_NICENESS)
+    assert thread_niceness > loop_niceness or loop_niceness >= HASH_THREAD_NICENESS
+    hasher.close()
