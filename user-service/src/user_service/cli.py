@@ -1,0 +1,124 @@
+"""`user-service [serve] | migrate | downgrade REV | create-admin --email E`."""
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Callable, Sequence
+
+from shared.server import serve as shared_serve
+from shared.text import normalise_email
+
+from shared import PasswordHasher, configure_logging, retry_with_backoff
+from user_service import crud, db, migrations
+from user_service.config import Settings
+from user_service.models import PASSWORD_MAX_LENGTH, User
+
+MIN_ADMIN_PASSWORD_LENGTH = 12
+
+
+def serve(settings: Settings) -> None:
+    from user_service.main import create_app  # the server's imports are not needed elsewhere
+
+    shared_serve(settings, create_app)
+
+
+async def wait_for_database(settings: Settings, attempts: int = 12) -> None:
+    """Backoff until PostgreSQL answers (~30 s): a migrate job may start before the server."""
+    engine = db.create_engine(settings)
+    try:
+        await retry_with_backoff(lambda: db.ping(engine), what="postgresql", attempts=attempts)
+    finally:
+        await engine.dispose()
+
+
+def read_password(prompt_if_tty: bool = True) -> str:
+    """One line from stdin when piped, otherwise an interactive prompt typed twice."""
+    if not (prompt_if_tty and sys.stdin.isatty()):
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("Password for the admin: ")
+    if getpass.getpass("Repeat the password: ") != password:
+        raise SystemExit("passwords do not match")
+    return password
+
+
+async def create_admin(
+    settings: Settings, email: str, display_name: str | None, password: Callable[[], str]
+) -> str:
+    """Create an admin, or promote the existing user with that email; returns what happened.
+
+    Idempotent. An existing user's password is left unchanged (the prompt is skipped)."""
+    email = normalise_email(email)
+    engine = db.create_engine(settings)
+    try:
+        async with db.create_sessionmaker(engine)() as session:
+            for _ in range(2):  # a concurrent insert of the same email ends up as a promotion
+                user = await crud.get_user_by_email(session, email)
+                if user is not None:
+                    if user.role == "admin" and user.is_active:
+                        return f"{email} is already an active admin; nothing changed"
+                    await crud.update_user(session, user, {"role": "admin", "is_active": True})
+                    return (f"promoted existing user {email} ({user.id}) to admin; "
+                            "password unchanged")
+                secret = password()
+                if not MIN_ADMIN_PASSWORD_LENGTH <= len(secret) <= PASSWORD_MAX_LENGTH:
+                    raise SystemExit(
+                        f"password must be {MIN_ADMIN_PASSWORD_LENGTH}-{PASSWORD_MAX_LENGTH} chars")
+                hasher = PasswordHasher()
+                try:
+                    password_hash = await hasher.hash(secret)
+                finally:
+                    hasher.close()
+                new = User(email=email, password_hash=password_hash,
+                           display_name=display_name, role="admin")
+                try:
+                    await crud.create_user(session, new)
+                except crud.EmailTakenError:
+                    continue
+                return f"created admin {email} ({new.id})"
+            raise SystemExit(f"could not create or promote {email}")
+    finally:
+        await engine.dispose()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="user-service", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the HTTP server (default)")
+    sub.add_parser("migrate", help="upgrade the database schema to the latest revision")
+    down = sub.add_parser("downgrade", help="downgrade the schema to a revision ('base' = empty)")
+    down.add_argument("revision")
+    admin = sub.add_parser("create-admin", help="create the first admin (password from stdin)")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--display-name", default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
+    if args.command in (None, "serve"):
+        serve(settings)
+    elif args.command == "migrate":
+        asyncio.run(wait_for_database(settings))
+        migrations.upgrade(settings.DATABASE_URL)
+        print("database schema is at head")
+    elif args.command == "downgrade":
+        migrations.downgrade(settings.DATABASE_URL, args.revision)
+        print(f"database schema downgraded to {args.revision}")
+    elif args.command == "create-admin":
+        from email_validator import EmailNotValidError, validate_email
+
+        try:
+            validate_email(args.email, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise SystemExit(f"invalid email: {exc}") from None
+        if args.display_name is not None and not 0 < len(args.display_name.strip()) <= 100:
+            raise SystemExit("display name must be 1-100 characters")
+        print(asyncio.run(create_admin(settings, args.email, args.display_name, read_password)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,29 @@
+"""User-service settings: one class, fields named like the environment variables."""
+
+from shared import JwtSettings, ServiceSettings
+
+
+class Settings(ServiceSettings, JwtSettings):
+    """Everything the user service reads from its environment."""
+
+    SERVICE_NAME: str = "user-service"
+    PORT: int = 8002
+
+    # Async SQLAlchemy URL; the same URL drives migrations (psycopg 3 does sync and async).
+    DATABASE_URL: str = "postgresql+psycopg://authstack:authstack@127.0.0.1:5432/authstack"
+    DB_POOL_SIZE: int = 10  # pooled PostgreSQL connections per process
+    DB_MAX_OVERFLOW: int = 5  # extra connections allowed under bursts
+    # Seconds a request waits for a pooled connection before answering 503.
+    DB_POOL_TIMEOUT: float = 3.0
+    # Seconds per connection attempt: a down PostgreSQL must turn into a quick 503.
+    DB_CONNECT_TIMEOUT: int = 3
+    DB_STATEMENT_TIMEOUT_MS: int = 5000  # server-side statement_timeout
+
+    # Local default only; refused in production (shared.settings PLACEHOLDER_SECRETS).
+    INTERNAL_API_TOKEN: str = "dev-internal-token"  # noqa: S105
+
+    PAGE_SIZE_DEFAULT: int = 50  # GET /users page size without `limit`
+    PAGE_SIZE_MAX: int = 100  # larger `limit` values are clamped to this
+
+    def secret_fields(self) -> dict[str, str]:
+        return {"INTERNAL_API_TOKEN": self.INTERNAL_API_TOKEN}

@@ -1,0 +1,151 @@
+"""The `users` table and the API shapes built on it (Base / Create / Update / table / Public)."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
+from shared.text import normalise_email, reject_control_characters
+from sqlalchemy import CheckConstraint, Column, DateTime, Index, String, func
+from sqlmodel import Field, SQLModel
+from sqlmodel._compat import SQLModelConfig  # the typed form of model_config
+
+Role = Literal["user", "admin"]
+EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
+PASSWORD_HASH_MAX_LENGTH = 512
+PASSWORD_MAX_LENGTH = 1024
+
+
+def _valid_email(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("email must be a string")
+    value = value.strip()
+    if len(value) > EMAIL_MAX_LENGTH:
+        raise ValueError(f"email longer than {EMAIL_MAX_LENGTH} characters")
+    try:
+        normalised = validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"invalid email: {exc}") from None
+    return normalised.lower()
+
+
+Email = Annotated[str, BeforeValidator(_valid_email)]
+LookupEmail = Annotated[
+    str,
+    StringConstraints(max_length=EMAIL_MAX_LENGTH),
+    AfterValidator(reject_control_characters),
+    AfterValidator(normalise_email),
+]
+EmailPrefix = Annotated[
+    str, StringConstraints(max_length=EMAIL_MAX_LENGTH), AfterValidator(reject_control_characters)
+]
+DisplayName = Annotated[
+    str | None,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(reject_control_characters),
+]
+PasswordHash = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=PASSWORD_HASH_MAX_LENGTH),
+    AfterValidator(reject_control_characters),
+]
+CurrentPassword = Annotated[str, StringConstraints(max_length=PASSWORD_MAX_LENGTH)]
+_STRICT = SQLModelConfig(extra="forbid")  # unknown fields are a client bug: 422
+
+
+# Shared fields of every user shape.
+class UserBase(SQLModel):
+    email: str = Field(max_length=EMAIL_MAX_LENGTH)
+    display_name: str | None = Field(default=None, max_length=100)
+
+
+# Database row. Email is stored normalised; the unique index makes it unique case-insensitively.
+class User(UserBase, table=True):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('user', 'admin')", name="ck_users_role"),
+        Index("ux_users_email", "email", unique=True,
+              postgresql_ops={"email": "text_pattern_ops"}),
+        Index("ix_users_created_at_id", "created_at", "id"),
+    )
+    # Server-generated columns come back via RETURNING, never by a lazy load (async).
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    password_hash: str = Field(max_length=PASSWORD_HASH_MAX_LENGTH)
+    role: str = Field(default="user", sa_type=String(16))
+    is_active: bool = Field(default=True)
+    created_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), server_default=func.now(), nullable=False),
+    )
+    updated_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), server_default=func.now(),
+                         onupdate=func.now(), nullable=False),
+    )
+
+
+# Internal API: the auth service creates a user with an already computed hash.
+class UserCreate(SQLModel):
+    model_config = _STRICT
+    email: Email
+    password_hash: PasswordHash
+    display_name: DisplayName = None
+    role: Role = "user"
+
+
+# PATCH /users/me: an email change needs the current password.
+class UserUpdateMe(SQLModel):
+    model_config = _STRICT
+    display_name: DisplayName = None
+    email: Email | None = None
+    current_password: CurrentPassword | None = None
+
+
+# PATCH /users/{id} (admin).
+class UserUpdate(SQLModel):
+    model_config = _STRICT
+    display_name: DisplayName = None
+    role: Role | None = None
+    is_active: bool | None = None
+
+
+# What any client may see of a user: never the password hash.
+class UserPublic(SQLModel):
+    id: uuid.UUID
+    email: str
+    display_name: str | None
+    role: Role
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+# One page of GET /users.
+class UsersPublic(SQLModel):
+    items: list[UserPublic]
+    total: int
+    next_cursor: str | None
+
+
+# Internal API: credentials lookup by email (a POST body keeps emails out of URLs and logs).
+class CredentialsQuery(SQLModel):
+    model_config = _STRICT
+    email: LookupEmail
+
+
+# Internal API: what the auth service needs to check a login.
+class Credentials(SQLModel):
+    id: uuid.UUID
+    email: str
+    password_hash: str
+    role: Role
+    is_active: bool
+
+
+# Internal API: a new hash (password change or rehash on login).
+class PasswordHashUpdate(SQLModel):
+    model_config = _STRICT
+    password_hash: PasswordHash

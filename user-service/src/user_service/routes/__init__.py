@@ -1,0 +1,1 @@
+"""HTTP routes: public profile (`me`), administration (`admin`), auth-service only (`internal`)."""

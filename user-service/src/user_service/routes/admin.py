@@ -1,0 +1,75 @@
+"""User administration (role admin, by token and by database row)."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from shared import ProblemError
+from user_service import crud
+from user_service.deps import AdminUser, SessionDep, SettingsDep
+from user_service.models import EmailPrefix, Role, UserPublic, UsersPublic, UserUpdate
+from user_service.routes.errors import email_taken, problems, user_not_found
+
+router = APIRouter(prefix="/users", tags=["admin"])
+
+
+@router.get("", response_model=UsersPublic, responses=problems(401, 403, 422))
+async def list_users(
+    _: AdminUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    limit: Annotated[int | None, Query(ge=1, description="Page size; clamped to the max")] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    email_prefix: Annotated[EmailPrefix | None, Query()] = None,
+    role: Role | None = None,
+    is_active: bool | None = None,
+) -> UsersPublic:
+    """List users, oldest first, with keyset pagination and filters."""
+    page_size = min(limit or settings.PAGE_SIZE_DEFAULT, settings.PAGE_SIZE_MAX)
+    flt = crud.UserFilter(email_prefix=email_prefix, role=role, is_active=is_active)
+    try:
+        rows, total, next_cursor = await crud.list_users(session, flt, page_size, cursor)
+    except crud.InvalidCursorError:
+        raise ProblemError(422, "invalid_cursor", "The cursor is not valid") from None
+    items = [UserPublic.model_validate(row) for row in rows]
+    return UsersPublic(items=items, total=total, next_cursor=next_cursor)
+
+
+@router.get("/{user_id}", response_model=UserPublic,
+            responses=problems(401, 403, 404, 422))
+async def read_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep) -> UserPublic:
+    """One user by id."""
+    user = await crud.get_user(session, user_id)
+    if user is None:
+        raise user_not_found()
+    return UserPublic.model_validate(user)
+
+
+@router.patch("/{user_id}", response_model=UserPublic,
+              responses=problems(401, 403, 404, 422))
+async def update_user(
+    user_id: uuid.UUID, body: UserUpdate, _: AdminUser, session: SessionDep
+) -> UserPublic:
+    """Change a user's role, active flag or display name."""
+    user = await crud.get_user(session, user_id)
+    if user is None:
+        raise user_not_found()
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("role", "is_active"):
+        if name in changes and changes[name] is None:
+            raise ProblemError(422, "validation_error", f"{name} cannot be null")
+    try:
+        user = await crud.update_user(session, user, changes)
+    except crud.EmailTakenError:  # pragma: no cover - email is not admin-editable
+        raise email_taken() from None
+    return UserPublic.model_validate(user)
+
+
+@router.delete("/{user_id}", status_code=204, response_class=Response,
+               responses=problems(401, 403, 404, 422))
+async def delete_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep) -> Response:
+    """Delete a user for good."""
+    if not await crud.delete_user(session, user_id):
+        raise user_not_found()
+    return Response(status_code=204)

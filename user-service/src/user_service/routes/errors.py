@@ -1,0 +1,19 @@
+"""Problem errors the routes share (one definition per stable code)."""
+
+from typing import Any
+
+from shared import ProblemError
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route's problem+json answers (FastAPI's own 422 entry says
+    application/json with its HTTPValidationError body, which is not what we send)."""
+    return {status: {"content": {"application/problem+json": {}}} for status in statuses}
+
+
+def user_not_found() -> ProblemError:
+    return ProblemError(404, "user_not_found", "No such user")
+
+
+def email_taken() -> ProblemError:
+    return ProblemError(409, "email_taken", "This email address is already registered")

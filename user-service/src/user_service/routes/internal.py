@@ -1,0 +1,67 @@
+"""API for the auth service only: service credential required, never routed by the gateway."""
+
+import uuid
+
+from fastapi import APIRouter, Depends, Response
+
+from user_service import crud
+from user_service.deps import SessionDep, require_internal_token
+from user_service.models import (
+    Credentials,
+    CredentialsQuery,
+    PasswordHashUpdate,
+    User,
+    UserCreate,
+    UserPublic,
+)
+from user_service.routes.errors import email_taken, user_not_found
+
+# Not in the public OpenAPI schema: this surface is a contract between two services.
+router = APIRouter(
+    prefix="/internal",
+    tags=["internal"],
+    include_in_schema=False,
+    dependencies=[Depends(require_internal_token)],
+)
+
+
+@router.post("/users", status_code=201, response_model=UserPublic)
+async def create_user(body: UserCreate, session: SessionDep) -> UserPublic:
+    """Create a user with an already computed password hash."""
+    user = User(email=body.email, password_hash=body.password_hash,
+                display_name=body.display_name, role=body.role)
+    try:
+        user = await crud.create_user(session, user)
+    except crud.EmailTakenError:
+        raise email_taken() from None
+    return UserPublic.model_validate(user)
+
+
+@router.post("/credentials", response_model=Credentials)
+async def read_credentials(body: CredentialsQuery, session: SessionDep) -> Credentials:
+    """What a login check needs, by (normalised) email."""
+    user = await crud.get_user_by_email(session, body.email)
+    if user is None:
+        raise user_not_found()
+    return Credentials.model_validate(user)
+
+
+@router.put("/users/{user_id}/password-hash", status_code=204, response_class=Response)
+async def replace_password_hash(
+    user_id: uuid.UUID, body: PasswordHashUpdate, session: SessionDep
+) -> Response:
+    """Store a new hash (password change, or rehash after a parameter change)."""
+    user = await crud.get_user(session, user_id)
+    if user is None:
+        raise user_not_found()
+    await crud.update_user(session, user, {"password_hash": body.password_hash})
+    return Response(status_code=204)
+
+
+@router.get("/users/{user_id}", response_model=UserPublic)
+async def read_user(user_id: uuid.UUID, session: SessionDep) -> UserPublic:
+    """One user by id (e.g. to check a refresh token's owner still exists and is active)."""
+    user = await crud.get_user(session, user_id)
+    if user is None:
+        raise user_not_found()
+    return UserPublic.model_validate(user)

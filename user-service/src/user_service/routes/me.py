@@ -1,0 +1,48 @@
+"""The caller's own profile."""
+
+from fastapi import APIRouter, Response
+
+from shared import ProblemError
+from user_service import crud
+from user_service.deps import CurrentUser, ResourcesDep, SessionDep
+from user_service.models import UserPublic, UserUpdateMe
+from user_service.routes.errors import email_taken, problems
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.get("/me", response_model=UserPublic, responses=problems(401))
+async def read_me(user: CurrentUser) -> UserPublic:
+    """Your own profile."""
+    return UserPublic.model_validate(user)
+
+
+@router.patch("/me", response_model=UserPublic,
+              responses=problems(401, 403, 409, 422))
+async def update_me(
+    body: UserUpdateMe, user: CurrentUser, session: SessionDep, resources: ResourcesDep
+) -> UserPublic:
+    """Change your display name, or your email (which needs `current_password`)."""
+    changes = body.model_dump(exclude_unset=True, exclude={"current_password"})
+    if changes.get("email", user.email) is None:
+        raise ProblemError(422, "validation_error", "email cannot be null")
+    if "email" in changes and changes["email"] != user.email:
+        if body.current_password is None:
+            raise ProblemError(422, "current_password_required",
+                               "Changing the email needs the current password")
+        check = await resources.hasher.verify(user.password_hash, body.current_password)
+        if not check.valid:
+            raise ProblemError(403, "invalid_password", "The current password is wrong")
+    try:
+        user = await crud.update_user(session, user, changes)
+    except crud.EmailTakenError:
+        raise email_taken() from None
+    return UserPublic.model_validate(user)
+
+
+@router.delete("/me", status_code=204, response_class=Response,
+               responses=problems(401))
+async def delete_me(user: CurrentUser, session: SessionDep) -> Response:
+    """Delete your account for good (the row is removed; login and refresh stop working)."""
+    await crud.delete_user(session, user.id)
+    return Response(status_code=204)

@@ -1,0 +1,112 @@
+"""GET/PATCH/DELETE /users/me, and bearer auth on every public route."""
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+PASSWORD = "correct horse battery staple"  # conftest.PASSWORD
+
+PUBLIC_ROUTES = [
+    ("GET", "/users/me"), ("PATCH", "/users/me"), ("DELETE", "/users/me"),
+    ("GET", "/users"), ("GET", f"/users/{uuid.uuid4()}"),
+    ("PATCH", f"/users/{uuid.uuid4()}"), ("DELETE", f"/users/{uuid.uuid4()}"),
+]
+
+
+async def test_read_me(client: httpx.AsyncClient, user, problem) -> None:
+    response = await client.get("/users/me", headers=user.auth)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"id", "email", "display_name", "role", "is_active",
+                         "created_at", "updated_at"}
+    assert body["id"] == user.id
+    assert body["role"] == "user"
+    assert body["is_active"] is True
+    assert "password_hash" not in response.text
+
+
+async def test_update_display_name(client: httpx.AsyncClient, user) -> None:
+    before = (await client.get("/users/me", headers=user.auth)).json()
+    response = await client.patch("/users/me", json={"display_name": "  New Name "},
+                                  headers=user.auth)
+    assert response.status_code == 200, response.text
+    assert response.json()["display_name"] == "New Name"
+    assert response.json()["updated_at"] > before["updated_at"]
+    cleared = await client.patch("/users/me", json={"display_name": None}, headers=user.auth)
+    assert cleared.json()["display_name"] is None
+
+
+async def test_email_change_needs_current_password(
+    client: httpx.AsyncClient, user, make_user, problem
+) -> None:
+    new = f"New-{uuid.uuid4().hex[:6]}@Example.COM"
+    missing = await client.patch("/users/me", json={"email": new}, headers=user.auth)
+    problem(missing, 422, "current_password_required")
+    wrong = await client.patch("/users/me", json={"email": new, "current_password": "nope"},
+                               headers=user.auth)
+    problem(wrong, 403, "invalid_password")
+    other = await make_user()
+    taken = await client.patch(
+        "/users/me", json={"email": other.email.upper(), "current_password": PASSWORD},
+        headers=user.auth)
+    problem(taken, 409, "email_taken")
+    ok = await client.patch("/users/me", json={"email": new, "current_password": PASSWORD},
+                            headers=user.auth)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["email"] == new.lower()
+
+
+async def test_delete_me_is_a_hard_delete(
+    client: httpx.AsyncClient, user, internal, problem
+) -> None:
+    response = await client.delete("/users/me", headers=user.auth)
+    assert response.status_code == 204
+    assert response.content == b""
+    # The still-unexpired token no longer works, and the auth service can no longer find it.
+    problem(await client.get("/users/me", headers=user.auth), 401, "invalid_token")
+    gone = await client.post("/internal/credentials", json={"email": user.email},
+                             headers=internal)
+    problem(gone, 404, "user_not_found")
+
+
+@pytest.mark.parametrize(("method", "path"), PUBLIC_ROUTES)
+async def test_public_routes_need_a_token(
+    client: httpx.AsyncClient, method: str, path: str, problem
+) -> None:
+    response = await client.request(method, path)
+    problem(response, 401, "missing_token")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    forged = await client.request(method, path, headers={"Authorization": "Bearer a.b.c"})
+    problem(forged, 401, "invalid_token")
+    assert forged.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_identity_headers_are_not_trusted(client: httpx.AsyncClient, user, problem) -> None:
+    headers = {"X-User-Id": user.id, "X-User-Roles": "admin"}
+    problem(await client.get("/users/me", headers=headers), 401, "missing_token")
+
+
+async def test_token_checks(client: httpx.AsyncClient, signer, user, problem) -> None:
+    expired = signer.token(user.id, exp=int(time.time()) - 3600, iat=int(time.time()) - 4000)
+    problem(await client.get("/users/me", headers={"Authorization": f"Bearer {expired}"}),
+            401, "token_expired")
+    wrong_aud = signer.token(user.id, aud="someone-else")
+    problem(await client.get("/users/me", headers={"Authorization": f"Bearer {wrong_aud}"}),
+            401, "invalid_token")
+    not_uuid = signer.token("not-a-uuid")
+    problem(await client.get("/users/me", headers={"Authorization": f"Bearer {not_uuid}"}),
+            401, "invalid_token")
+    unknown = signer.token(str(uuid.uuid4()))
+    problem(await client.get("/users/me", headers={"Authorization": f"Bearer {unknown}"}),
+            401, "invalid_token")
+
+
+async def test_disabled_user_is_refused(
+    client: httpx.AsyncClient, user, admin, problem
+) -> None:
+    response = await client.patch(f"/users/{user.id}", json={"is_active": False},
+                                  headers=admin.auth)
+    assert response.status_code == 200
+    problem(await client.get("/users/me", headers=user.auth), 401, "invalid_token")
