@@ -1,0 +1,91 @@
+"""Auth-service settings: one class, field names equal the environment variable names."""
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from shared import Argon2Params, JwtSettings, RedisSettings, ServiceSettings, parse_networks
+
+
+def default_hashing_threads() -> int:
+    """One core is left to the event loops: with as many argon2 threads as cores, a login
+    storm would starve every other request on the host (bench W3 measured it)."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+class Settings(ServiceSettings, JwtSettings, RedisSettings):
+    """Everything the auth service reads from its environment."""
+
+    SERVICE_NAME: str = "auth-service"
+    PORT: int = 8001
+
+    USER_SERVICE_URL: str = "http://127.0.0.1:8002"  # base URL of its internal API
+    # The placeholder is refused in production (ServiceSettings.secret_fields).
+    INTERNAL_API_TOKEN: str = "dev-internal-token"  # noqa: S105
+    # connect + read budget for one call; a whole call is also bounded by it (never a hang)
+    USER_SERVICE_TIMEOUT_SECONDS: float = Field(default=3.0, gt=0)
+    UPSTREAM_RETRY_AFTER_SECONDS: int = Field(default=5, ge=1)  # Retry-After on its 503s
+
+    # None: ./.jwt-keys locally (generated on first start); required in production.
+    JWT_KEYS_DIR: Path | None = None
+    JWT_SIGNING_ALG: Literal["RS256", "ES256"] = "RS256"  # algorithm of newly generated keys
+    # How often running processes look for a rotation done by `auth-service rotate-keys`.
+    JWT_KEYS_RELOAD_SECONDS: float = Field(default=10.0, gt=0)
+    ACCESS_TOKEN_TTL_SECONDS: int = Field(default=900, ge=30, le=86400)  # access token `exp`
+    REFRESH_TOKEN_TTL_SECONDS: int = Field(default=2_592_000, ge=60)  # refresh token life
+    # A spent refresh token re-presented within this window gets the same successor pair;
+    # after it, re-presenting revokes the whole family
+    REFRESH_REUSE_GRACE_SECONDS: float = Field(default=10.0, ge=0, le=300)
+    JWKS_MAX_AGE_SECONDS: int = Field(default=300, ge=0)  # Cache-Control max-age of the JWKS
+
+    # argon2id parameters (OWASP baseline); hashes made with others are upgraded on login
+    ARGON2_TIME_COST: int = Field(default=2, ge=1)
+    ARGON2_MEMORY_COST_KIB: int = Field(default=19456, ge=8)  # 19 MiB
+    ARGON2_PARALLELISM: int = Field(default=1, ge=1)  # lanes per hash
+    # argon2 threads, off the event loop; default: CPU cores - 1 (at least 1)
+    HASH_CONCURRENCY: int = Field(default_factory=default_hashing_threads, ge=1)
+
+    # Login failures allowed before growing delays start, per account and per client IP
+    THROTTLE_ACCOUNT_FREE_FAILURES: int = Field(default=5, ge=0)
+    THROTTLE_IP_FREE_FAILURES: int = Field(default=20, ge=0)  # see above, per client IP
+    THROTTLE_BASE_DELAY_SECONDS: float = Field(default=1.0, gt=0)  # first delay; doubles
+    THROTTLE_MAX_DELAY_SECONDS: float = Field(default=900.0, gt=0)  # cap: never a lockout
+    THROTTLE_WINDOW_SECONDS: int = Field(default=3600, ge=1)  # failures older are forgotten
+
+    # The gateway forwards the client IP in X-Forwarded-For; only trust it from these peers.
+    TRUSTED_PROXIES: str = "127.0.0.0/8,::1"
+    # A request never waits on Redis longer than this (then 503 state_store_unavailable).
+    REDIS_CALL_BUDGET_SECONDS: float = Field(default=1.0, gt=0)
+    MAX_BODY_BYTES: int = Field(default=16 * 1024, ge=1024)  # larger bodies get 413
+
+    def secret_fields(self) -> dict[str, str]:
+        return {"INTERNAL_API_TOKEN": self.INTERNAL_API_TOKEN}
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        parse_networks(self.TRUSTED_PROXIES)  # fail fast on a typo
+        if self.THROTTLE_MAX_DELAY_SECONDS < self.THROTTLE_BASE_DELAY_SECONDS:
+            raise ValueError("THROTTLE_MAX_DELAY_SECONDS must be >= THROTTLE_BASE_DELAY_SECONDS")
+        if self.ENVIRONMENT == "production" and self.JWT_KEYS_DIR is None:
+            raise ValueError("JWT_KEYS_DIR is required in production")
+        if self.JWT_SIGNING_ALG not in self.jwt_algorithms:
+            raise ValueError("JWT_SIGNING_ALG must be one of JWT_ALGORITHMS")
+        return self
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.JWT_KEYS_DIR or Path(".jwt-keys")
+
+    @property
+    def generate_missing_keys(self) -> bool:
+        return self.ENVIRONMENT != "production"
+
+    @property
+    def argon2_params(self) -> Argon2Params:
+        return Argon2Params(
+            time_cost=self.ARGON2_TIME_COST,
+            memory_cost_kib=self.ARGON2_MEMORY_COST_KIB,
+            parallelism=self.ARGON2_PARALLELISM,
+        )

@@ -1,0 +1,76 @@
+"""Request dependencies: the service container, the caller's IP and bearer principal."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from auth_service.config import Settings
+from auth_service.keys import KeyStore
+from auth_service.refresh import RefreshStore
+from auth_service.state import StateStore
+from auth_service.throttle import LoginThrottle
+from auth_service.tokens import AccessTokenIssuer
+from auth_service.users_client import UsersClient
+from shared import (
+    ClientIpResolver,
+    JwtVerifier,
+    PasswordHasher,
+    Principal,
+    ProblemError,
+    TokenError,
+)
+
+
+@dataclass(slots=True)
+class Services:
+    """Long-lived clients, built in the lifespan and closed there."""
+
+    settings: Settings
+    redis: StateStore
+    users: UsersClient
+    keys: KeyStore
+    hasher: PasswordHasher
+    issuer: AccessTokenIssuer
+    verifier: JwtVerifier
+    refresh: RefreshStore
+    throttle: LoginThrottle
+    client_ips: ClientIpResolver
+
+
+# `async def` although they do no I/O: FastAPI runs plain `def` dependencies in a worker
+# thread, a costly hop per request (profiled in the user service).
+async def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_client_ip(request: Request, services: ServicesDep) -> str:
+    peer = request.client.host if request.client else "unknown"
+    return services.client_ips.resolve(peer, request.headers.get("x-forwarded-for"))
+
+
+ClientIp = Annotated[str, Depends(get_client_ip)]
+
+# tokenUrl makes Swagger's "Authorize" button run the password flow against /auth/login.
+_bearer = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
+
+
+async def current_principal(
+    services: ServicesDep, token: Annotated[str | None, Depends(_bearer)]
+) -> Principal:
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if not token:
+        raise ProblemError(401, "not_authenticated", "A bearer token is required",
+                           headers=challenge)
+    try:
+        return await services.verifier.verify(token)
+    except TokenError as exc:
+        raise ProblemError(401, exc.code, exc.detail, headers=challenge) from None
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,99 @@
+"""Register, login, refresh, logout."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from shared.text import normalise_email
+
+from auth_service import sessions
+from auth_service.deps import ClientIp, CurrentPrincipal, ServicesDep
+from auth_service.passwords import check_new_password
+from auth_service.schemas import (
+    LoginRequest,
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenResponse,
+    UserPublic,
+)
+from auth_service.users_client import EmailTaken
+from shared import ProblemError
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_LOGIN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": LoginRequest.model_json_schema()},
+            "application/x-www-form-urlencoded": {"schema": {
+                "type": "object", "required": ["username", "password"],
+                "properties": {"username": {"type": "string", "description": "e-mail"},
+                               "password": {"type": "string", "format": "password"}},
+            }},
+        },
+    }
+}
+
+
+@router.post("/register", status_code=201, response_model=UserPublic,
+             responses={409: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM})
+async def register(body: RegisterRequest, services: ServicesDep) -> UserPublic:
+    """Create an account."""
+    check_new_password(body.password)
+    password_hash = await services.hasher.hash(body.password)
+    try:
+        user = await services.users.create_user(body.email, password_hash, body.display_name)
+    except EmailTaken:
+        raise ProblemError(409, "email_taken", "An account with this email exists") from None
+    return UserPublic.from_upstream(user)
+
+
+async def _login_body(request: Request) -> LoginRequest:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if content_type in _FORM_TYPES:  # OAuth2 password flow (Swagger's Authorize)
+            form = await request.form()
+            return LoginRequest.model_validate(
+                {"email": form.get("username"), "password": form.get("password")}
+            )
+        if content_type in ("application/json", ""):
+            return LoginRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    raise ProblemError(415, "unsupported_media_type",
+                       "Send JSON or application/x-www-form-urlencoded")
+
+
+@router.post("/login", response_model=TokenResponse, openapi_extra=_LOGIN_BODY,
+             responses={401: _PROBLEM, 422: _PROBLEM, 429: _PROBLEM, 503: _PROBLEM})
+async def login(request: Request, services: ServicesDep, client_ip: ClientIp) -> TokenResponse:
+    """Exchange email and password for an access token and a refresh token."""
+    body = await _login_body(request)
+    email = normalise_email(body.email)
+    user = await sessions.authenticate(services, email, body.password, client_ip)
+    pair = await sessions.start_session(services, user.id, user.role)
+    return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token,
+                         expires_in=pair.expires_in)
+
+
+@router.post("/refresh", response_model=TokenResponse,
+             responses={401: _PROBLEM, 503: _PROBLEM})
+async def refresh(body: RefreshRequest, services: ServicesDep) -> TokenResponse:
+    """Spend a refresh token for a new pair."""
+    pair = await sessions.refresh_session(services, body.refresh_token)
+    return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token,
+                         expires_in=pair.expires_in)
+
+
+@router.post("/logout", status_code=204, response_class=Response,
+             responses={401: _PROBLEM, 503: _PROBLEM})
+async def logout(body: LogoutRequest, services: ServicesDep, principal: CurrentPrincipal) -> None:
+    """End the refresh token's session (its whole family), if it is the caller's."""
+    # A token of someone else's, or an unknown one, is a silent no-op: the answer must not
+    # tell a caller anything about tokens that are not theirs.
+    await sessions.end_session(services, body.refresh_token, principal.subject)

@@ -1,0 +1,80 @@
+"""Request and response bodies of the public API."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from shared.text import reject_control_characters
+
+from auth_service.passwords import MAX_LENGTH, MIN_LENGTH
+
+NewPassword = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
+NormalisedEmail = Annotated[EmailStr, AfterValidator(lambda v: v.lower())]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class RegisterRequest(_Body):
+    """A new account."""
+
+    email: NormalisedEmail
+    password: NewPassword
+    display_name: Annotated[
+        str | None, Field(min_length=1, max_length=100), AfterValidator(reject_control_characters)
+    ] = None
+
+    @field_validator("display_name")
+    @classmethod
+    def _strip_name(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+
+class LoginRequest(_Body):
+    """Credentials (JSON form of the login body)."""
+
+    email: Annotated[str, Field(min_length=1, max_length=320),
+                     AfterValidator(reject_control_characters)]
+    password: Annotated[str, Field(min_length=1, max_length=MAX_LENGTH)]
+
+
+class RefreshRequest(_Body):
+    """A refresh token to spend."""
+
+    refresh_token: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class LogoutRequest(RefreshRequest):
+    """The refresh token whose family ends."""
+
+
+class TokenResponse(BaseModel):
+    """An access token and the refresh token that replaces it."""
+
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 (a scheme name, not a secret)
+    expires_in: int
+    refresh_token: str
+
+
+class UserPublic(BaseModel):
+    """A user as anyone may see it (no password hash)."""
+
+    id: str
+    email: str
+    display_name: str | None = None
+    role: str
+    is_active: bool
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_upstream(cls, body: dict[str, Any]) -> "UserPublic":
+        return cls.model_validate({**body, "id": str(body.get("id"))})
+
+
+class Jwks(BaseModel):
+    """A JSON Web Key Set of public signing keys."""
+
+    keys: list[dict[str, Any]]

@@ -1,0 +1,129 @@
+"""The user service's internal API, with a bounded time for every call.
+
+Anything but a documented answer (timeout, refused connection, 5xx, an unexpected status)
+becomes 503 `upstream_unavailable` with Retry-After: never a hang, never a 500."""
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from shared.tracing import instrument_httpx_client
+
+from shared import ProblemError, current_request_id, get_logger
+
+_log = get_logger("users_client")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    id: str
+    email: str
+    password_hash: str
+    role: str
+    is_active: bool
+
+
+class EmailTaken(Exception):
+    pass
+
+
+class UsersClient:
+    def __init__(
+        self, base_url: str, internal_token: str, *, timeout: float, retry_after: int,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self.retry_after = retry_after
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            headers={"X-Internal-Token": internal_token},
+            timeout=httpx.Timeout(timeout, pool=timeout),
+            transport=transport,
+            follow_redirects=False,
+        )
+        instrument_httpx_client(self._client)  # spans + traceparent, when tracing is on
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _unavailable(self) -> ProblemError:
+        return ProblemError(
+            503, "upstream_unavailable", "The user service is unavailable; retry shortly",
+            headers={"Retry-After": str(self.retry_after)},
+        )
+
+    async def _call(
+        self, method: str, path: str, *, expect: frozenset[int], json: Any = None
+    ) -> httpx.Response:
+        headers = {"X-Request-ID": current_request_id() or ""}
+        try:
+            # httpx bounds each phase; this bounds the whole call (connect + write + read).
+            async with asyncio.timeout(self.timeout):
+                response = await self._client.request(method, path, json=json, headers=headers)
+        except (httpx.HTTPError, TimeoutError, OSError) as exc:
+            _log.warning("user_service_unreachable", method=method, path=path,
+                         error=type(exc).__name__)
+            raise self._unavailable() from None
+        if response.status_code not in expect:
+            _log.error("user_service_unexpected_status", method=method, path=path,
+                       status=response.status_code)
+            raise self._unavailable()
+        return response
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            _log.error("user_service_bad_body", status=response.status_code)
+            raise self._unavailable()
+        return body
+
+    async def create_user(
+        self, email: str, password_hash: str, display_name: str | None
+    ) -> dict[str, Any]:
+        """The created public user; EmailTaken on 409."""
+        payload: dict[str, Any] = {"email": email, "password_hash": password_hash,
+                                   "role": "user"}
+        if display_name is not None:
+            payload["display_name"] = display_name
+        response = await self._call("POST", "/internal/users", json=payload,
+                                    expect=frozenset({201, 409}))
+        if response.status_code == 409:
+            raise EmailTaken(email)
+        return self._json(response)
+
+    async def credentials(self, email: str) -> Credentials | None:
+        response = await self._call("POST", "/internal/credentials", json={"email": email},
+                                    expect=frozenset({200, 404}))
+        if response.status_code == 404:
+            return None
+        body = self._json(response)
+        try:
+            return Credentials(
+                id=str(body["id"]), email=str(body["email"]),
+                password_hash=str(body["password_hash"]), role=str(body.get("role", "user")),
+                is_active=bool(body.get("is_active", False)),
+            )
+        except KeyError:
+            _log.error("user_service_bad_body", path="/internal/credentials")
+            raise self._unavailable() from None
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> bool:
+        response = await self._call("PUT", f"/internal/users/{user_id}/password-hash",
+                                    json={"password_hash": password_hash},
+                                    expect=frozenset({204, 404}))
+        return response.status_code == 204
+
+    async def get_user(self, user_id: str) -> dict[str, Any] | None:
+        """The user, or None when deleted (the user service hard-deletes)."""
+        response = await self._call("GET", f"/internal/users/{user_id}",
+                                    expect=frozenset({200, 404}))
+        return None if response.status_code == 404 else self._json(response)
+
+    async def live(self) -> None:
+        """Readiness: raises unless the user service answers /health/live."""
+        response = await self._client.get("/health/live")
+        response.raise_for_status()
