@@ -1,0 +1,270 @@
+"""The gateway's ASGI application: the per-request hot path, in the order that matters.
+
+correlation ID -> client IP -> own endpoints (exempt) -> rate limit -> framing, size and
+path checks -> route -> token -> body -> upstream. Every response the gateway sends
+carries X-Request-ID and, once the limiter has decided, the rate-limit headers."""
+
+import contextlib
+import ipaddress
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST
+from shared.client_ip import ClientIpResolver
+from shared.context import request_id_var
+from shared.correlation import accept_or_mint
+from shared.jwt import TokenError
+from shared.logging import get_logger
+from starlette.types import Message, Receive, Scope, Send
+
+from gateway.config import Settings
+from gateway.headers import Header, RequestHeaders, scan_request
+from gateway.metrics import Metrics, Snapshot
+from gateway.problems import send_problem, send_response
+from gateway.proxy import BodyTooLarge, ClientGone, UpstreamError, read_body
+from gateway.ratelimit import CompiledPolicy
+from gateway.resources import Resources
+from gateway.routing import Route, Router, Target, path_problem, query_problem
+
+_access = get_logger("access")
+_log = get_logger("gateway")
+_JSON = (b"content-type", b"application/json")
+_CLOSE = (b"connection", b"close")
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: Settings,
+        open_resources: Callable[[Settings], AbstractAsyncContextManager[Resources]],
+    ) -> None:
+        self.settings = settings
+        self._open_resources = open_resources
+        self.resources: Resources | None = None
+        self.metrics = Metrics()
+        self.metrics.watch(self._snapshot)
+        self.router = Router()
+        self.resolver = ClientIpResolver(settings.trusted_networks)
+        prefix = settings.RATE_LIMIT_KEY_PREFIX
+        self.default_policy = CompiledPolicy(settings.default_policy, prefix)
+        self.policies = {path: CompiledPolicy(policy, prefix)
+                         for path, policy in settings.route_policies.items()}
+        self.upstreams = {Target.AUTH: settings.AUTH_SERVICE_URL,
+                          Target.USERS: settings.USER_SERVICE_URL}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        try:
+            async with self._open_resources(self.settings) as resources:
+                self.resources = resources
+                await send({"type": "lifespan.startup.complete"})
+                message = await receive()  # lifespan.shutdown
+                self.resources = None
+        except Exception as exc:
+            _log.exception("lifespan_failed")
+            failed: Message = {"type": "lifespan.startup.failed", "message": repr(exc)}
+            await send(failed if message["type"] == "lifespan.startup"
+                       else {"type": "lifespan.shutdown.failed", "message": repr(exc)})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request = scan_request(scope["headers"])
+        request_id = accept_or_mint(request.request_id)
+        context = request_id_var.set(request_id)
+        client = scope.get("client")
+        peer = client[0] if client else "unknown"
+        client_ip = self.resolver.resolve(peer, request.forwarded_for)
+        path: str = scope["path"]
+        status = 500
+        try:
+            own = self.router.own(path)
+            if own is not None:
+                status = await self._own(own, scope, send, request_id)
+            else:
+                status = await self._limited(scope, receive, send, request, request_id,
+                                             client_ip)
+        except ClientGone:
+            status = 499  # nothing to answer: the client left mid-body
+        except Exception:
+            _log.exception("request_failed")
+            # Suppressed when the response had already started: nothing more to say.
+            with contextlib.suppress(Exception):
+                status = await send_problem(send, 500, "internal_error", "Internal error",
+                                            request_id=request_id,
+                                            headers=[(b"x-request-id", request_id.encode())])
+        finally:
+            elapsed = time.perf_counter() - started
+            self.metrics.observe_request(scope["method"], self.router.label(path), status,
+                                         elapsed)
+            if not path.startswith("/health/"):
+                _access.info("request", method=scope["method"], path=path[:1024],
+                             status=status, client_ip=client_ip,
+                             duration_ms=round(elapsed * 1000, 2))
+            request_id_var.reset(context)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send,
+                       request: RequestHeaders, request_id: str, client_ip: str) -> int:
+        resources = self.resources
+        assert resources is not None, "lifespan did not run"
+        path: str = scope["path"]
+        headers: list[Header] = [(b"x-request-id", request_id.encode())]
+        if resources.limiter is not None:
+            policy = self.policies.get(path, self.default_policy)
+            decision = await resources.limiter.check(policy, client_ip)
+            if decision is None:
+                self.metrics.ratelimit.labels("unavailable", "refused").inc()
+                retry = str(max(1, round(resources.limiter.breaker.cooldown))).encode()
+                headers += [policy.policy_header, policy.limit_header, (b"retry-after", retry)]
+                return await send_problem(send, 503, "rate_limiter_unavailable",
+                                          "Rate limiting is unavailable; retry later",
+                                          request_id=request_id, headers=headers)
+            headers += policy.headers(decision)
+            self.metrics.ratelimit.labels(
+                decision.source, "allowed" if decision.allowed else "refused").inc()
+            if not decision.allowed:
+                return await send_problem(send, 429, "rate_limited", "Too many requests",
+                                          request_id=request_id, headers=headers)
+        return await self._checked(scope, receive, send, request, headers, client_ip)
+
+    def _framing_problem(
+        self, scope: Scope, request: RequestHeaders
+    ) -> tuple[int, str, str] | None:
+        """Size, framing and path checks on what the HTTP server parsed."""
+        settings = self.settings
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        query: bytes = scope["query_string"]
+        if len(raw_path) + len(query) + 1 > settings.MAX_URL_LENGTH:
+            return 414, "uri_too_long", "The request URL is too long"
+        if request.size > settings.MAX_HEADER_BYTES:
+            return 431, "headers_too_large", "The request headers are too large"
+        lengths = request.content_lengths
+        if lengths and (request.transfer_encoding is not None or len(lengths) > 1
+                        or not lengths[0].isdigit()):
+            return 400, "invalid_framing", "Ambiguous or invalid Content-Length"
+        encoding = request.transfer_encoding
+        if encoding is not None and encoding.strip().lower() != b"chunked":
+            return 400, "invalid_framing", "Only chunked Transfer-Encoding is accepted"
+        problem = path_problem(raw_path) or query_problem(query)
+        if problem is not None:
+            return 400, "invalid_path", problem
+        return None
+
+    async def _checked(self, scope: Scope, receive: Receive, send: Send,
+                       request: RequestHeaders, headers: list[Header], client_ip: str) -> int:
+        resources = self.resources
+        assert resources is not None
+        request_id = request_id_var.get() or ""
+        problem = self._framing_problem(scope, request)
+        if problem is not None:
+            return await send_problem(send, *problem, request_id=request_id, headers=headers)
+        route = self.router.match(scope["path"])
+        if route is None:
+            return await send_problem(send, 404, "not_found", "No such resource",
+                                      request_id=request_id, headers=headers)
+        lengths = request.content_lengths
+        if lengths and int(lengths[0]) > self.settings.MAX_BODY_BYTES:
+            return await send_problem(send, 413, "payload_too_large",
+                                      "The request body is too large",
+                                      request_id=request_id, headers=[*headers, _CLOSE])
+        if route.protected and resources.authenticator is not None:
+            try:
+                await resources.authenticator.check(request.authorization)
+            except TokenError as exc:
+                challenge = b'Bearer error="invalid_token"' \
+                    if exc.code != "missing_token" else b"Bearer"
+                return await send_problem(send, 401, exc.code, exc.detail,
+                                          request_id=request_id,
+                                          headers=[*headers, (b"www-authenticate", challenge)])
+        body = None
+        if (lengths and lengths[0] != b"0") or request.transfer_encoding is not None:
+            try:
+                body = await read_body(receive, self.settings.MAX_BODY_BYTES)
+            except BodyTooLarge:
+                return await send_problem(send, 413, "payload_too_large",
+                                          "The request body is too large",
+                                          request_id=request_id, headers=[*headers, _CLOSE])
+        return await self._forward(scope, send, route, request, body, headers, client_ip)
+
+    async def _forward(self, scope: Scope, send: Send, route: Route, request: RequestHeaders,
+                       body: bytes | None, headers: list[Header], client_ip: str) -> int:
+        resources = self.resources
+        assert resources is not None
+        request_id = request_id_var.get() or ""
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        query: bytes = scope["query_string"]
+        url = self.upstreams[route.target] + raw_path.decode("ascii")
+        if query:
+            url = f"{url}?{query.decode('ascii')}"
+        proto: str = scope["scheme"]
+        if request.forwarded_proto in ("http", "https") and self._peer_trusted(scope):
+            proto = request.forwarded_proto  # a trusted proxy terminated TLS
+        forward = request.forward
+        forward += [("x-request-id", request_id), ("x-forwarded-for", client_ip),
+                    ("x-forwarded-proto", proto)]
+        method: str = scope["method"]
+        upstream = route.target.value
+        started = time.perf_counter()
+        try:
+            status, upstream_headers, payload = await resources.proxy.forward(
+                method, url, forward, body)
+        except UpstreamError as exc:
+            self.metrics.upstream_errors.labels(upstream, exc.code).inc()
+            return await send_problem(send, exc.status, exc.code, exc.detail,
+                                      request_id=request_id, headers=headers)
+        finally:
+            self.metrics.upstream_latency.labels(upstream).observe(
+                time.perf_counter() - started)
+        upstream_headers += headers
+        return await send_response(send, status, upstream_headers, payload,
+                                   head=method == "HEAD")
+
+    def _peer_trusted(self, scope: Scope) -> bool:
+        client = scope.get("client")
+        if not self.resolver.trusted or not client:
+            return False
+        try:
+            peer = ipaddress.ip_address(client[0])
+        except ValueError:
+            return False
+        return any(peer in network for network in self.resolver.trusted)
+
+    def _snapshot(self) -> Snapshot:
+        return self.resources.snapshot() if self.resources is not None else Snapshot()
+
+    async def _own(self, route: Route, scope: Scope, send: Send, request_id: str) -> int:
+        headers: list[Header] = [(b"x-request-id", request_id.encode()),
+                                 (b"cache-control", b"no-store")]
+        if scope["method"] not in ("GET", "HEAD"):
+            return await send_problem(send, 405, "method_not_allowed", "Use GET",
+                                      request_id=request_id,
+                                      headers=[*headers, (b"allow", b"GET, HEAD")])
+        head = scope["method"] == "HEAD"
+        if route.target is Target.LIVE:
+            return await send_response(send, 200, [*headers, _JSON], b'{"status":"ok"}',
+                                       head=head)
+        resources = self.resources
+        assert resources is not None
+        if route.target is Target.METRICS:
+            return await send_response(
+                send, 200, [*headers, (b"content-type", CONTENT_TYPE_LATEST.encode())],
+                self.metrics.render(), head=head)
+        ready, checks = await resources.readiness.check()
+        if ready:
+            return await send_response(
+                send, 200, [*headers, _JSON],
+                orjson.dumps({"status": "ok", "checks": checks}), head=head)
+        return await send_problem(send, 503, "not_ready", "A dependency is unavailable",
+                                  request_id=request_id,
+                                  headers=[*headers, (b"retry-after", b"5")],
+                                  extra={"checks": checks})

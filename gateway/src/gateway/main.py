@@ -1,0 +1,105 @@
+"""Assembly: settings -> ASGI app; long-lived clients opened and closed in the lifespan."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from shared.jwt import JwtVerifier, RemoteKeySet
+from shared.logging import get_logger
+from shared.redis import create_cluster_client
+from shared.retry import retry_with_backoff
+from shared.server import serve
+from shared.tracing import configure_tracing, instrument_redis
+from starlette.types import ASGIApp
+
+from gateway.app import Gateway
+from gateway.auth import Authenticator
+from gateway.config import Settings
+from gateway.fallback import CircuitBreaker, FallbackLimiter
+from gateway.health import ReadinessProbe
+from gateway.proxy import Proxy, create_session
+from gateway.ratelimit import RateLimiter
+from gateway.resources import Resources
+
+_log = get_logger("gateway")
+
+
+@contextlib.asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    """Upstream pool, Redis Cluster client and JWKS keys. Nothing here blocks start-up
+    on a dependency: Redis and the JWKS are (re)tried in the background."""
+    instrument_redis()  # spans for Redis commands, when tracing is on
+    session = create_session(
+        settings.UPSTREAM_POOL_SIZE, settings.UPSTREAM_KEEPALIVE_SECONDS,
+        settings.UPSTREAM_CONNECT_TIMEOUT_SECONDS, settings.UPSTREAM_READ_TIMEOUT_SECONDS,
+    )
+    background: list[asyncio.Task[object]] = []
+    limiter = None
+    redis = None
+    if settings.RATE_LIMIT_ENABLED:
+        timeout = settings.REDIS_SOCKET_TIMEOUT_MS / 1000
+        redis = create_cluster_client(
+            settings.REDIS_NODES, socket_timeout=timeout, connect_timeout=timeout,
+            max_connections=settings.REDIS_MAX_CONNECTIONS,
+        )
+        breaker = CircuitBreaker(settings.CIRCUIT_FAILURE_THRESHOLD,
+                                 settings.CIRCUIT_OPEN_SECONDS)
+        limiter = RateLimiter(redis, FallbackLimiter(settings.FALLBACK_MAX_KEYS), breaker,
+                              settings.REDIS_BUDGET_MS / 1000)
+        warm_up = asyncio.create_task(retry_with_backoff(limiter.warm_up, what="redis-cluster"))
+        background.append(warm_up)
+        # Give a healthy cluster a moment so the first burst is decided by Redis; never
+        # block start-up on a cluster that is down (the fallback limiter covers that).
+        await asyncio.wait([warm_up], timeout=settings.REDIS_STARTUP_WAIT_SECONDS)
+    keys = None
+    authenticator = None
+    if settings.JWT_ENABLED:
+        keys = RemoteKeySet(settings.JWKS_URL, settings.jwt_algorithms,
+                            min_refetch_interval=settings.JWKS_MIN_REFETCH_SECONDS)
+        verifier = JwtVerifier(keys, issuer=settings.JWT_ISSUER,
+                               audience=settings.JWT_AUDIENCE,
+                               algorithms=settings.jwt_algorithms,
+                               leeway=settings.JWT_LEEWAY_SECONDS)
+        authenticator = Authenticator(verifier, settings.TOKEN_CACHE_SIZE)
+        background.append(asyncio.create_task(retry_with_backoff(keys.fetch, what="jwks")))
+    else:
+        _log.warning("jwt_disabled", reason="benchmark attribution only")
+    readiness = ReadinessProbe(
+        session,
+        {"auth-service": settings.AUTH_SERVICE_URL, "user-service": settings.USER_SERVICE_URL},
+        redis, limiter.breaker if limiter else None, settings.READINESS_CACHE_SECONDS,
+    )
+    try:
+        yield Resources(Proxy(session), limiter, authenticator, readiness, keys)
+    finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await session.close()
+        if redis is not None:
+            await redis.aclose()
+        if keys is not None:
+            await keys.aclose()
+
+
+def create_app(settings: Settings | None = None) -> Gateway:
+    """The gateway ASGI application (clients are opened by its lifespan)."""
+    return Gateway(settings or Settings(), open_resources)
+
+
+def create_served_app(settings: Settings) -> ASGIApp:
+    """What `run()` serves: the gateway, inside an OpenTelemetry server span when the
+    OTEL_* environment turns tracing on (nothing is added to the hot path otherwise)."""
+    app = create_app(settings)
+    if not configure_tracing(settings.SERVICE_NAME):
+        return app
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    return OpenTelemetryMiddleware(app, exclude_spans=["receive", "send"])
+
+
+def run() -> None:
+    """Console entry point `gateway`."""
+    # Upgrades are never proxied (Upgrade is stripped as hop-by-hop), so ws="none" from
+    # shared.server holds; keep client connections open longer than typical LB idle timeouts.
+    serve(Settings(), create_served_app, timeout_keep_alive=75)

@@ -1,0 +1,165 @@
+"""Exact sliding-window-log rate limiting on the Redis Cluster: one Lua script, one key,
+one round trip per request.
+
+The key `<prefix>:{<bucket>:<ip>}` is a sorted set of the allowed requests' timestamps
+(µs, from the Redis server's clock so every gateway process agrees). Scripts on one key
+run atomically, so no interleaving of concurrent requests can admit more than N in any
+W-second window; refused requests are never added, so they do not count."""
+
+import asyncio
+import itertools
+import math
+import os
+from dataclasses import dataclass
+
+from redis.asyncio.cluster import RedisCluster
+from shared.logging import get_logger
+
+from gateway.config import RoutePolicy
+from gateway.fallback import CircuitBreaker, FallbackLimiter
+
+_log = get_logger("ratelimit")
+Header = tuple[bytes, bytes]
+
+# Numbers are passed to redis.call as strings: Lua would print 16-digit µs values as
+# %.14g and lose precision.
+SLIDING_WINDOW_LUA = """
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local window_ms = tonumber(ARGV[2])
+local member = ARGV[3]
+local window = window_ms * 1000
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.0f', now - window))
+local count = redis.call('ZCARD', key)
+local allowed = 0
+if redis.call('ZSCORE', key, member) then
+  allowed = 1
+elseif count < limit then
+  redis.call('ZADD', key, string.format('%.0f', now), member)
+  redis.call('PEXPIRE', key, window_ms)
+  count = count + 1
+  allowed = 1
+end
+local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+local reset_ms = window_ms
+if oldest[2] then
+  reset_ms = math.max(1, math.ceil((tonumber(oldest[2]) + window - now) / 1000))
+end
+return {allowed, limit - count, reset_ms, member}
+"""
+# Idempotent per request: ARGV[3] is unique to one request, so a call that redis-py sends
+# again after losing its reply (a connection closed under it, then `retry`) finds its own
+# member and answers "allowed" without counting the request twice. The member is echoed
+# back so a reply can never be taken for another request's (docs/decisions/0003-...).
+
+
+class MismatchedReply(Exception):
+    """The script's reply carried another request's member."""
+
+
+def _consume(call: "asyncio.Future[object]") -> None:
+    """Retrieve a background call's outcome (it was logged as a breaker failure already)."""
+    if not call.cancelled():
+        call.exception()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    remaining: int
+    reset_ms: int  # until the oldest allowed request leaves the window
+    source: str  # "redis" or "fallback"
+
+
+class CompiledPolicy:
+    """A policy with its key prefix, script arguments and constant headers pre-built."""
+
+    __slots__ = ("fail_closed", "key_prefix", "limit", "limit_header", "name_sf",
+                 "policy", "policy_header", "window_ms")
+
+    def __init__(self, policy: RoutePolicy, key_prefix: str) -> None:
+        self.policy = policy
+        self.limit = policy.limit
+        self.window_ms = policy.window * 1000
+        self.fail_closed = policy.fail_mode == "closed"
+        self.key_prefix = f"{key_prefix}:{{{policy.name}:"
+        self.name_sf = f'"{policy.name}"'.encode()
+        self.policy_header = (b"ratelimit-policy",
+                              self.name_sf + f";q={policy.limit};w={policy.window}".encode())
+        self.limit_header = (b"x-ratelimit-limit", str(policy.limit).encode())
+
+    def key(self, client_ip: str) -> str:
+        return f"{self.key_prefix}{client_ip}}}"
+
+    def headers(self, decision: Decision) -> list[Header]:
+        """The rate-limit headers every response carries (Retry-After added on refusal)."""
+        reset = str(math.ceil(decision.reset_ms / 1000)).encode()
+        remaining = str(decision.remaining).encode()
+        headers = [
+            self.policy_header,
+            (b"ratelimit", self.name_sf + b";r=" + remaining + b";t=" + reset),
+            self.limit_header,
+            (b"x-ratelimit-remaining", remaining),
+            (b"x-ratelimit-reset", reset),
+        ]
+        if not decision.allowed:
+            headers.append((b"retry-after", reset))
+        return headers
+
+
+class RateLimiter:
+    """Redis first, bounded by `budget` seconds; the fallback limiter (or a refusal, for
+    fail-closed policies) when Redis errs, is slow, or the breaker is open."""
+
+    def __init__(
+        self,
+        redis: RedisCluster,
+        fallback: FallbackLimiter,
+        breaker: CircuitBreaker,
+        budget: float,
+    ) -> None:
+        self.redis = redis
+        self.fallback = fallback
+        self.breaker = breaker
+        self.budget = budget
+        self.script = redis.register_script(SLIDING_WINDOW_LUA)
+        # Unique sorted-set members across processes without a second round trip.
+        self._nonce = f"{os.getpid():x}.{os.urandom(4).hex()}."
+        self._counter = itertools.count()
+
+    async def warm_up(self) -> None:
+        """Discover the cluster and load the script on every primary, so the first
+        requests do not spend their Redis budget on it (and fall back needlessly)."""
+        await self.redis.initialize()
+        await self.redis.script_load(SLIDING_WINDOW_LUA)
+
+    async def check(self, policy: CompiledPolicy, client_ip: str) -> Decision | None:
+        """The decision for one request; None when it must be refused as unavailable."""
+        key = policy.key(client_ip)
+        if self.breaker.allow():
+            member = f"{self._nonce}{next(self._counter)}"
+            # Shielded: the budget stops our wait, never the call itself. Cancelling redis-py
+            # mid-call (mid-reply, or mid re-discovery of the cluster after a MOVED storm)
+            # leaves it to redo that work under the next request's budget, forever if the
+            # work takes longer than the budget; the call finishes in the background instead.
+            call = asyncio.ensure_future(
+                self.script(keys=[key], args=[policy.limit, policy.window_ms, member]))
+            call.add_done_callback(_consume)
+            try:
+                async with asyncio.timeout(self.budget):
+                    result = await asyncio.shield(call)
+                allowed, remaining, reset_ms, echoed = result
+                if echoed != member.encode():
+                    raise MismatchedReply(key)
+            except Exception as exc:  # any Redis trouble, incl. our own budget timeout
+                self.breaker.failure(type(exc).__name__)
+            else:
+                self.breaker.success()
+                return Decision(bool(allowed), int(remaining), int(reset_ms), "redis")
+        if policy.fail_closed:
+            return None
+        allowed_fb, remaining_fb, reset_fb = self.fallback.hit(
+            key, policy.limit, policy.window_ms / 1000)
+        return Decision(allowed_fb, remaining_fb, reset_fb, "fallback")

@@ -1,0 +1,183 @@
+"""Exact sliding-window limits on the real Redis Cluster, and the headers that say so."""
+
+import asyncio
+import time
+from collections import Counter
+
+import httpx
+
+from .conftest import RunningGateway, Stack, sign
+
+
+async def burst(gw: RunningGateway, n: int, ip: str = "127.0.0.1",
+                path: str = "/auth/login") -> Counter[int]:
+    async with gw.client(ip) as client:
+        responses = await asyncio.gather(*(client.get(path) for _ in range(n)))
+    return Counter(r.status_code for r in responses)
+
+
+
+async def test_90_concurrent_requests_exactly_30_allowed(stack: Stack) -> None:
+    gw = await stack.start()
+    assert await burst(gw, 90, "127.0.0.11") == Counter({200: 30, 429: 60})
+    ratelimit = gw.app.metrics.decisions()
+    assert ratelimit == Counter({("redis", "allowed"): 30, ("redis", "refused"): 60})
+
+
+async def test_limit_is_shared_by_gateway_processes(stack: Stack) -> None:
+    first = await stack.start()
+    second = await stack.start(RATE_LIMIT_KEY_PREFIX=first.settings.RATE_LIMIT_KEY_PREFIX)
+    counts = await asyncio.gather(burst(first, 45, "127.0.0.12"),
+                                  burst(second, 45, "127.0.0.12"))
+    total = counts[0] + counts[1]
+    assert total == Counter({200: 30, 429: 60})
+
+
+async def test_each_client_ip_has_its_own_bucket(gw: RunningGateway) -> None:
+    assert (await burst(gw, 35, "127.0.0.13"))[200] == 30
+    assert (await burst(gw, 5, "127.0.0.14")) == Counter({200: 5})
+
+
+async def test_headers_on_success_and_429(stack: Stack) -> None:
+    gw = await stack.start(RATE_LIMIT_REQUESTS=3, RATE_LIMIT_WINDOW_SECONDS=2)
+    async with gw.client("127.0.0.15") as client:
+        first = await client.get("/auth/login")
+        await client.get("/auth/login")
+        await client.get("/auth/login")
+        refused = await client.get("/auth/login")
+    assert first.headers["ratelimit-policy"] == '"default";q=3;w=2'
+    assert first.headers["ratelimit"] == '"default";r=2;t=2'
+    assert first.headers["x-ratelimit-limit"] == "3"
+    assert first.headers["x-ratelimit-remaining"] == "2"
+    assert first.headers["x-ratelimit-reset"] == "2"
+    assert "retry-after" not in first.headers
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["code"] == "rate_limited"
+    assert problem["request_id"] == refused.headers["x-request-id"]
+    assert refused.headers["x-ratelimit-remaining"] == "0"
+    assert refused.headers["ratelimit"].startswith('"default";r=0;t=')
+    assert 1 <= int(refused.headers["retry-after"]) <= 2
+
+
+async def test_headers_on_401_and_404(gw: RunningGateway) -> None:
+    async with gw.client("127.0.0.16") as client:
+        unauthorized = await client.get("/users/me")
+        missing = await client.get("/no/such/thing")
+    for response in (unauthorized, missing):
+        assert response.headers["ratelimit-policy"] == '"default";q=30;w=60'
+        assert response.headers["x-ratelimit-limit"] == "30"
+    assert unauthorized.headers["x-ratelimit-remaining"] == "29"
+    assert missing.headers["x-ratelimit-remaining"] == "28"
+
+
+async def test_window_slides_and_retry_after_is_honest(stack: Stack) -> None:
+    gw = await stack.start(RATE_LIMIT_REQUESTS=3, RATE_LIMIT_WINDOW_SECONDS=2)
+    async with gw.client("127.0.0.17") as client:
+        start = time.monotonic()
+        assert (await client.get("/auth/login")).status_code == 200
+        await asyncio.sleep(1.0)
+        assert (await client.get("/auth/login")).status_code == 200
+        assert (await client.get("/auth/login")).status_code == 200
+        refused = await client.get("/auth/login")
+        assert refused.status_code == 429
+        # The first request leaves the window 2 s after it was made: one slot frees up.
+        await asyncio.sleep(max(0.0, 2.1 - (time.monotonic() - start)))
+        assert (await client.get("/auth/login")).status_code == 200
+        again = await client.get("/auth/login")
+        assert again.status_code == 429
+        await asyncio.sleep(int(again.headers["retry-after"]) + 0.05)
+        assert (await client.get("/auth/login")).status_code == 200
+
+
+async def test_refused_requests_do_not_count(stack: Stack) -> None:
+    gw = await stack.start(RATE_LIMIT_REQUESTS=3, RATE_LIMIT_WINDOW_SECONDS=2)
+    async with gw.client("127.0.0.18") as client:
+        statuses = [(await client.get("/auth/login")).status_code for _ in range(3)]
+        start = time.monotonic()
+        while time.monotonic() - start < 1.9:  # hammer while refused
+            assert (await client.get("/auth/login")).status_code == 429
+        await asyncio.sleep(0.3)
+        statuses += [(await client.get("/auth/login")).status_code for _ in range(4)]
+    assert statuses == [200] * 6 + [429]
+
+
+async def test_per_route_policies_are_separate_buckets(stack: Stack) -> None:
+    gw = await stack.start(RATE_LIMIT_ROUTES="/auth/login=2/60,/auth/register=3/60")
+    logins = await burst(gw, 5, "127.0.0.19", "/auth/login")
+    registers = await burst(gw, 5, "127.0.0.19", "/auth/register")
+    others = await burst(gw, 5, "127.0.0.19", "/auth/refresh")
+    assert logins == Counter({200: 2, 429: 3})
+    assert registers == Counter({200: 3, 429: 2})
+    assert others == Counter({200: 5})
+    async with gw.client("127.0.0.19") as client:
+        response = await client.get("/auth/login")
+    assert response.headers["ratelimit-policy"] == '"/auth/login";q=2;w=60'
+
+
+async def test_every_key_has_a_ttl(stack: Stack, redis_cluster: object) -> None:
+    gw = await stack.start(RATE_LIMIT_WINDOW_SECONDS=7)
+    await burst(gw, 3, "127.0.0.20")
+    client = redis_cluster.cluster_client()  # type: ignore[attr-defined]
+    try:
+        key = f"{gw.settings.RATE_LIMIT_KEY_PREFIX}:{{default:127.0.0.20}}"
+        assert client.zcard(key) == 3
+        assert 0 < client.pttl(key) <= 7000
+    finally:
+        client.close()
+
+
+async def test_health_and_metrics_are_exempt(stack: Stack) -> None:
+    gw = await stack.start(RATE_LIMIT_REQUESTS=1)
+    async with gw.client("127.0.0.21") as client:
+        for _ in range(5):
+            live = await client.get("/health/live")
+            assert live.status_code == 200
+            assert "ratelimit" not in live.headers
+            assert (await client.get("/metrics")).status_code == 200
+        assert (await client.get("/auth/login")).status_code == 200
+        assert (await client.get("/auth/login")).status_code == 429
+
+
+async def test_forged_forwarded_for_is_ignored_by_default(gw: RunningGateway,
+                                                          stack: Stack) -> None:
+    async with gw.client("127.0.0.22") as client:
+        statuses = Counter()
+        for i in range(32):
+            response = await client.get("/auth/login",
+                                        headers={"X-Forwarded-For": f"10.9.{i}.1"})
+            statuses[response.status_code] += 1
+    assert statuses == Counter({200: 30, 429: 2})
+    assert {r.header("x-forwarded-for") for r in stack.auth.requests} == {"127.0.0.22"}
+
+
+async def test_forwarded_for_honoured_only_from_trusted_proxy(stack: Stack) -> None:
+    gw = await stack.start(RATE_LIMIT_REQUESTS=2, TRUSTED_PROXIES="127.0.0.23/32")
+
+    async def status(ip: str, xff: str) -> int:
+        async with gw.client(ip) as client:
+            response = await client.get("/auth/login", headers={"X-Forwarded-For": xff})
+            return response.status_code
+
+    # Rightmost walk: the proxy's own hop is skipped, the first untrusted one is the client.
+    assert [await status("127.0.0.23", "6.6.6.6, 10.0.0.1") for _ in range(3)] == [
+        200, 200, 429]
+    assert await status("127.0.0.23", "10.0.0.2") == 200
+    assert stack.auth.requests[-1].header("x-forwarded-for") == "10.0.0.2"
+    # Not from the trusted proxy: the header is ignored and the peer is the client.
+    assert [await status("127.0.0.24", f"10.0.0.{i}") for i in range(3)] == [200, 200, 429]
+    assert stack.auth.requests[-1].header("x-forwarded-for") == "127.0.0.24"
+
+
+async def test_jwt_checked_after_rate_limit(stack: Stack) -> None:
+    gw = await stack.start(RATE_LIMIT_REQUESTS=2)
+    headers = {"Authorization": "Bearer garbage"}
+    async with gw.client("127.0.0.25") as client:
+        statuses = [(await client.get("/users/me", headers=headers)).status_code
+                    for _ in range(3)]
+        ok = await client.get("/users/me",
+                              headers={"Authorization": f"Bearer {sign()}"})
+    assert statuses == [401, 401, 429]
+    assert ok.status_code == 429
+    assert isinstance(ok, httpx.Response)

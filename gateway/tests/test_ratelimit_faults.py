@@ -1,0 +1,152 @@
+"""Redis trouble: bounded waits, the in-process fallback, fail-closed routes, and the
+way back to the cluster without a restart."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from .conftest import RunningGateway, Stack, gateway_stack, wait_for
+
+DEAD_NODES = "127.0.0.1:9,127.0.0.1:10"  # nothing listens: connection refused
+
+
+@pytest.fixture
+async def dead_redis() -> AsyncIterator[Stack]:
+    async with gateway_stack(DEAD_NODES) as stack:
+        yield stack
+
+
+async def timed_get(gw: RunningGateway, path: str, ip: str) -> tuple[int, float, Any]:
+    async with gw.client(ip) as client:
+        started = time.monotonic()
+        response = await client.get(path)
+        return response.status_code, time.monotonic() - started, response
+
+
+async def test_redis_down_fail_open_uses_exact_fallback_limits(dead_redis: Stack) -> None:
+    gw = await dead_redis.start(RATE_LIMIT_REQUESTS=3, REDIS_STARTUP_WAIT_SECONDS=0)
+    results = [await timed_get(gw, "/auth/register", "127.0.0.41") for _ in range(5)]
+    assert [status for status, _, _ in results] == [200, 200, 200, 429, 429]
+    assert all(elapsed < 1.0 for _, elapsed, _ in results)
+    refused = results[-1][2]
+    assert refused.headers["ratelimit-policy"] == '"default";q=3;w=60'
+    assert int(refused.headers["retry-after"]) >= 1
+    assert gw.app.metrics.decisions()[("fallback", "allowed")] == 3
+
+
+async def test_fail_closed_route_answers_503_with_retry_after(dead_redis: Stack) -> None:
+    gw = await dead_redis.start(RATE_LIMIT_ROUTES="/auth/login=5/60:closed",
+                                REDIS_STARTUP_WAIT_SECONDS=0)
+    status, elapsed, response = await timed_get(gw, "/auth/login", "127.0.0.42")
+    assert status == 503
+    assert elapsed < 1.0
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "rate_limiter_unavailable"
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.headers["ratelimit-policy"] == '"/auth/login";q=5;w=60'
+    assert not dead_redis.auth.requests
+    # Fail-open routes keep serving meanwhile.
+    assert (await timed_get(gw, "/auth/register", "127.0.0.42"))[0] == 200
+
+
+async def test_readiness_reports_fallback_but_stays_ready(dead_redis: Stack) -> None:
+    gw = await dead_redis.start(REDIS_STARTUP_WAIT_SECONDS=0)
+    await timed_get(gw, "/auth/register", "127.0.0.43")
+    status, _, response = await timed_get(gw, "/health/ready", "127.0.0.43")
+    assert status == 200
+    assert response.json()["checks"]["ratelimit"] == "fallback"
+    assert response.json()["checks"]["redis"] != "ok"
+
+
+async def test_not_ready_when_an_upstream_is_not(dead_redis: Stack) -> None:
+    gw = await dead_redis.start(REDIS_STARTUP_WAIT_SECONDS=0)
+    dead_redis.users.ready_status = 503
+    status, _, response = await timed_get(gw, "/health/ready", "127.0.0.44")
+    assert status == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "not_ready"
+    assert response.json()["checks"]["user-service"] == "http_503"
+    assert "retry-after" in response.headers
+
+
+def decided_by(gw: RunningGateway, source: str) -> int:
+    return sum(n for (src, _), n in gw.app.metrics.decisions().items() if src == source)
+
+
+@pytest.mark.fault
+async def test_fallback_while_nodes_are_down_then_back_to_redis(
+        redis_cluster_factory: Callable[[], Any]) -> None:
+    cluster = redis_cluster_factory()
+    async with gateway_stack(cluster.nodes) as stack:
+        gw = await stack.start(RATE_LIMIT_REQUESTS=3, CIRCUIT_OPEN_SECONDS=0.5,
+                               JWT_ENABLED=False)
+        ip = "127.0.0.45"
+        key = f"{gw.settings.RATE_LIMIT_KEY_PREFIX}:{{default:{ip}}}"
+        assert (await timed_get(gw, "/auth/login", ip))[0] == 200
+        assert decided_by(gw, "redis") == 1
+        master = cluster.master_for_key(key)
+        replicas = cluster.replicas_of(master)
+        for port in (*replicas, master):
+            cluster.stop_node(port)
+
+        results = [await timed_get(gw, "/auth/login", ip) for _ in range(5)]
+        # The fallback limiter starts its own count: exact limits, per process.
+        assert [status for status, _, _ in results] == [200, 200, 200, 429, 429]
+        assert all(elapsed < 1.0 for _, elapsed, _ in results)
+        ready = (await timed_get(gw, "/health/ready", ip))[2]
+        assert ready.status_code == 200
+        assert ready.json()["checks"]["ratelimit"] == "fallback"
+
+        for port in (master, *replicas):
+            cluster.start_node(port)
+        await asyncio.to_thread(cluster.wait_healthy, 60)
+        other = "127.0.0.46"
+        before = decided_by(gw, "redis")
+
+        async def back_on_redis() -> bool:
+            await timed_get(gw, "/auth/login", other)
+            return decided_by(gw, "redis") > before
+
+        deadline = time.monotonic() + 20
+        while not await back_on_redis():
+            assert time.monotonic() < deadline, "gateway never returned to Redis"
+            await asyncio.sleep(0.2)
+        client = cluster.cluster_client()
+        try:
+            assert client.zcard(key) >= 1
+        finally:
+            client.close()
+        await wait_for(lambda: not gw.app.resources.limiter.breaker.degraded)  # type: ignore[union-attr]
+
+
+@pytest.mark.fault
+async def test_master_killed_failover_and_gateway_follows(
+        redis_cluster_factory: Callable[[], Any]) -> None:
+    cluster = redis_cluster_factory()
+    async with gateway_stack(cluster.nodes) as stack:
+        gw = await stack.start(RATE_LIMIT_REQUESTS=1000, CIRCUIT_OPEN_SECONDS=0.5,
+                               JWT_ENABLED=False)
+        ip = "127.0.0.47"
+        key = f"{gw.settings.RATE_LIMIT_KEY_PREFIX}:{{default:{ip}}}"
+        assert (await timed_get(gw, "/auth/login", ip))[0] == 200
+        master = cluster.master_for_key(key)
+        cluster.kill_node(master)
+        statuses = []
+        failover = asyncio.create_task(asyncio.to_thread(cluster.wait_for_failover, master, 30))
+        while not failover.done():
+            status, elapsed, _ = await timed_get(gw, "/auth/login", ip)
+            statuses.append(status)
+            assert elapsed < 1.0
+            await asyncio.sleep(0.1)
+        new_master = await failover
+        assert set(statuses) == {200}  # served throughout (fallback while failing over)
+        before = decided_by(gw, "redis")
+        deadline = time.monotonic() + 20
+        while decided_by(gw, "redis") == before:
+            assert time.monotonic() < deadline, "gateway never returned to Redis"
+            await timed_get(gw, "/auth/login", ip)
+            await asyncio.sleep(0.2)
+        assert cluster.master_for_key(key) == new_master

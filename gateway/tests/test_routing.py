@@ -1,0 +1,94 @@
+"""No spelling of a path reaches an upstream other than the one the router matched."""
+
+import orjson
+import pytest
+from gateway.routing import Router, Target, path_problem
+
+from .conftest import RunningGateway, Stack, get, raw_request, sign
+
+TRICKS = [
+    "/users/../internal/x", "/%75sers/me", "//users/me", "/users%2fme", "/users%2Fme",
+    "/auth/..%2finternal", "/auth/..%2Finternal", "/users/./me", "/users/%2e%2e/internal",
+    "/users/me%00", "/users/me%0d%0aX-Injected:%201", "/users%5cme", "/users/%252e%252e",
+    "/users/me/..", "/users/.", "/users/%zz", "/users/me%",
+]
+
+
+@pytest.mark.parametrize("path", TRICKS)
+def test_ambiguous_raw_paths_are_refused(path: str) -> None:
+    assert path_problem(path.encode()) is not None
+
+
+@pytest.mark.parametrize("path", ["/users/me", "/users", "/auth/login",
+                                  "/users/3f2b-9a?x", "/users/caf%C3%A9", "/users/a%20b",
+                                  "/users/a:b@c"])
+def test_plain_paths_are_accepted(path: str) -> None:
+    assert path_problem(path.split("?")[0].encode()) is None
+
+
+def test_router_table() -> None:
+    router = Router()
+    assert router.match("/users").target is Target.USERS  # type: ignore[union-attr]
+    assert router.match("/users/me").protected  # type: ignore[union-attr]
+    assert router.match("/auth/logout").protected  # type: ignore[union-attr]
+    assert not router.match("/auth/login").protected  # type: ignore[union-attr]
+    assert router.match("/.well-known/jwks.json").target is Target.AUTH  # type: ignore[union-attr]
+    for path in ("/", "/usersx", "/auth", "/auth/", "/auth/other", "/internal/users",
+                 "/users/internal/x", "/users/INTERNAL", "/INTERNAL/", "/USERS/me",
+                 "/docs", "/openapi.json", "/health", "/health/"):
+        assert router.match(path) is None, path
+    assert router.own("/health/live") is not None
+    assert router.own("/users/me") is None
+
+
+@pytest.mark.parametrize("path", [*TRICKS, "/users\\me", "/users/me\x01"])
+async def test_tricks_get_400_problem_and_are_never_forwarded(
+        gw: RunningGateway, stack: Stack, path: str) -> None:
+    token = sign()
+    status, headers, body = await raw_request(
+        gw.port, get(path, f"Authorization: Bearer {token}"))
+    assert status == 400
+    if headers.get("content-type") == "application/problem+json":
+        assert orjson.loads(body)["code"] == "invalid_path"
+        assert "x-request-id" in headers
+    # else: the HTTP parser itself refused the request line before the gateway saw it.
+    assert not stack.users.requests
+    assert not stack.auth.requests
+
+
+@pytest.mark.parametrize("path", ["/INTERNAL/", "/internal/users", "/users/internal/x",
+                                  "/auth/internal", "/nope", "/usersme", "/auth/x"])
+async def test_unknown_and_internal_paths_are_404_problem(
+        gw: RunningGateway, stack: Stack, path: str) -> None:
+    status, headers, body = await raw_request(
+        gw.port, get(path, f"Authorization: Bearer {sign()}"))
+    assert status == 404
+    problem = orjson.loads(body)
+    assert problem["code"] == "not_found"
+    assert problem["request_id"] == headers["x-request-id"]
+    assert headers["content-type"] == "application/problem+json"
+    assert "ratelimit" in headers
+    assert "x-ratelimit-remaining" in headers
+    assert not stack.users.requests
+    assert not stack.auth.requests
+
+
+async def test_protected_path_without_token_is_401_however_spelled(
+        gw: RunningGateway, stack: Stack) -> None:
+    for path in ("/users/me", "/users", "/users/", "/users/123?admin=1", "/auth/logout"):
+        status, headers, _ = await raw_request(gw.port, get(path))
+        assert status == 401, path
+        assert headers["www-authenticate"] == "Bearer"
+    assert not stack.users.requests
+    assert not stack.auth.requests
+
+
+def test_metric_labels_are_route_templates() -> None:
+    from gateway.routing import Router
+
+    router = Router()
+    assert router.label("/users/me") == "/users/me"
+    assert router.label("/users/3f1e2d") == "/users/{user_id}"
+    assert router.label("/auth/login") == "/auth/login"
+    assert router.label("/users/x/internal/y") == "<unmatched>"
+    assert router.label("/anything/else") == "<unmatched>"
