@@ -1,0 +1,76 @@
+"""Security tests: a stack this package owns, with settings that keep the tests quick.
+
+- gateway: a default bucket high enough that the fuzzer and the timing test are not cut off
+  by the gateway (the limiter itself is tested in tests/e2e/test_ratelimit.py and faults/);
+- auth-service: login throttling with short delays (0.5 s doubling to 1 s) so brute-force
+  tests can wait one out, the free allowances as shipped (5 per account, 20 per IP)."""
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from devstack.addresses import next_client_address
+from devstack.fixtures import start_stack
+from devstack.stack import Stack
+
+PASSWORD = "correct horse battery staple 42"
+SECURITY_ENV = {
+    "gateway": {"RATE_LIMIT_REQUESTS": "1000000"},
+    "auth-service": {"THROTTLE_BASE_DELAY_SECONDS": "0.5", "THROTTLE_MAX_DELAY_SECONDS": "1",
+                     "THROTTLE_WINDOW_SECONDS": "60"},
+}
+@pytest.fixture(scope="package")
+def sec_stack() -> Iterator[Stack]:
+    handle, dispose = start_stack(SECURITY_ENV, prefix="security")
+    try:
+        yield handle
+    finally:
+        dispose()
+
+
+@pytest.fixture
+async def client_for(sec_stack: Stack) -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
+    """`client_for(base_url=None, address=None)`: a client from a fresh source address
+    (base URL: the gateway unless given)."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(base_url: str | None = None, address: str | None = None) -> httpx.AsyncClient:
+        transport = httpx.AsyncHTTPTransport(local_address=address or next_client_address())
+        clients.append(httpx.AsyncClient(base_url=base_url or sec_stack.gateway_url,
+                                         transport=transport, timeout=30))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+def fresh_ip() -> Callable[[], str]:
+    return next_client_address
+
+
+@pytest.fixture
+async def user(sec_stack: Stack, client_for) -> dict[str, Any]:
+    """A registered user: email, password, tokens (through the gateway)."""
+    client = client_for()
+    email = f"sec-{uuid.uuid4().hex[:12]}@example.com"
+    created = await client.post("/auth/register", json={"email": email, "password": PASSWORD})
+    assert created.status_code == 201, created.text
+    login = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    return {"email": email, "password": PASSWORD, "tokens": login.json(),
+            "id": created.json()["id"]}
+
+
+@pytest.fixture(scope="package")
+def signing_key(sec_stack: Stack) -> tuple[str, bytes]:
+    """(kid, private PEM) of the auth service's current key: forged tokens with a *valid*
+    signature test the claim checks, not just the signature check."""
+    keys_dir = Path(sec_stack.keys_dir)
+    kid = json.loads((keys_dir / "keys.json").read_text())["current"]
+    return kid, (keys_dir / f"{kid}.pem").read_bytes()
