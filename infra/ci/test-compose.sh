@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# `make test-compose`: build every image, start deploy/compose.yml with throwaway secrets, run
+# the target-agnostic e2e suite against it, and always tear it down (containers, network,
+# volumes, secrets). Prints the time of each phase; on failure, the failing containers' logs.
+# Phases after the stack is up: the e2e suite (tracing on, spans to a receiver the tests run),
+# the fault tests that have a container implementation (devstack.compose_faults), then a
+# stop/start of the whole stack checking that users, tokens and rate limits survive.
+#
+# Environment: COMPOSE_UP_TIMEOUT (s, default 300), COMPOSE_GATEWAY_PORT (default 3000, or a
+# free port when 3000 is taken), COMPOSE_PROJECT (default authstack-e2e), KEEP_STACK=1 (skip
+# teardown, for debugging), PYTEST_ARGS (extra pytest arguments), COMPOSE_FAULTS=0 and
+# COMPOSE_RESTART=0 (skip those phases).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+PROJECT=${COMPOSE_PROJECT:-authstack-e2e}
+UP_TIMEOUT=${COMPOSE_UP_TIMEOUT:-300}
+BASE_IMAGE=${BASE_IMAGE:-docker.io/library/debian:bookworm-slim}
+IMAGES=(redis-node:infra/redis-cluster postgres:infra/postgres
+        user-service:user-service auth-service:auth-service gateway:gateway)
+# The devstack.compose_target plugin is the target switch: it answers `stack`, `fault_stack`
+# and `otlp_receiver` with the compose stack, and deselects what still needs native processes.
+# Fault tests with a container implementation (the rest are `make test` only):
+FAULT_TESTS=(tests/e2e/faults/test_redis_failover.py tests/e2e/faults/test_postgres_restart.py)
+# The tests' OTLP receiver: in the gateway container's network namespace (where the tests
+# run), on all its addresses; the containers reach it as gateway:$OTLP_PORT.
+OTLP_PORT=4318
+# The fault tests' own gateway (the fault stack's rate-limit policies), sharing the gateway
+# container's network namespace: the tests' per-client loopback addresses reach it too.
+FAULT_GATEWAY_PORT=3100
+
+log() { printf '\e[1mtest-compose:\e[0m %s\n' "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+declare -a TIMES=()
+PHASE=""
+phase_start() { PHASE=$1; PHASE_T0=$EPOCHREALTIME; log "== $PHASE"; }
+phase_end() {  # $1: a note such as "(failed)"
+    TIMES+=("$(awk -v p="$PHASE" -v a="$PHASE_T0" -v b="$EPOCHREALTIME" -v n="${1:-}" \
+        'BEGIN { printf "%-14s %6.1fs %s", p, b - a, n }')"); PHASE=""
+}
+
+# --- host ----------------------------------------------------------------------------------
+phase_start "host prep"
+if ! infra/ci/prepare-podman.sh --check engine; then
+    if [[ $(id -u) == 0 && -r /etc/debian_version ]]; then
+        infra/ci/prepare-podman.sh engine
+    else
+        command -v podman >/dev/null || die "podman is not installed (run infra/ci/prepare-podman.sh as root on Debian)"
+        log "podman is not configured as infra/ci/prepare-podman.sh would; trying anyway"
+    fi
+fi
+phase_end
+
+phase_start "base image"
+if ! podman image exists "$BASE_IMAGE"; then
+    if [[ $(id -u) == 0 && -r /etc/debian_version ]]; then
+        infra/ci/prepare-podman.sh base
+    else
+        die "base image $BASE_IMAGE missing (podman pull it, or run infra/ci/prepare-podman.sh base as root)"
+    fi
+fi
+phase_end
+
+# --- teardown, armed before anything is created ----------------------------------------------
+WORK=$(mktemp -d /tmp/authstack-compose.XXXXXX)
+COMPOSE=(uv run --frozen podman-compose -p "$PROJECT" -f deploy/compose.yml --env-file "$WORK/.env")
+
+our_containers() { podman ps -a --filter "label=io.podman.compose.project=$PROJECT" --format '{{.Names}}'; }
+
+dump_failures() {
+    log "containers:"
+    podman ps -a --filter "label=io.podman.compose.project=$PROJECT" \
+        --format '  {{.Names}}\t{{.Status}}' >&2 || true
+    local name status code health shown=0
+    for name in $(our_containers); do
+        status=$(podman inspect -f '{{.State.Status}}' "$name" 2>/dev/null || echo gone)
+        code=$(podman inspect -f '{{.State.ExitCode}}' "$name" 2>/dev/null || echo 0)
+        health=ok
+        if [[ $status == running ]] && podman inspect -f '{{.Config.Healthcheck}}' "$name" | grep -q CMD \
+                && ! podman healthcheck run "$name" >/dev/null 2>&1; then
+            health=unhealthy
+        fi
+        if [[ $status != running && $code != 0 ]] || [[ $status != running && $status != exited ]] \
+                || [[ $health != ok ]]; then
+            log "---- $name ($status, exit $code, $health): last 40 log lines"
+            podman logs --tail 40 "$name" >&2 2>&1 || true
+            shown=1
+        fi
+    done
+    if [[ $shown == 0 ]]; then  # nothing obviously broken: show the gateway and its upstreams
+        for name in $(our_containers | grep -E 'gateway|auth-service|user-service'); do
+            log "---- $name: last 20 log lines"; podman logs --tail 20 "$name" >&2 2>&1 || true
+        done
+    fi
+}
+
+teardown() {
+    local rc=$?
+    trap - EXIT INT TERM
+    [[ -n $PHASE ]] && phase_end "(failed)"
+    if ((rc != 0)) && [[ -f $WORK/.env ]]; then dump_failures; fi
+    if [[ ${KEEP_STACK:-} == 1 ]]; then
+        log "KEEP_STACK=1: leaving $PROJECT up (env in $WORK); stop it with: ${COMPOSE[*]} down -v"
+    else
+        phase_start "teardown"
+        # Containers first, with their anonymous volumes (podman-compose's `rm` keeps those),
+        # selected by the compose project label, never by a broad name.
+        # The fault gateway first: it shares the gateway's network namespace.
+        podman rm -f -t 5 "${PROJECT}_gateway-faults_1" >/dev/null 2>&1 || true
+        local ours; ours=$(our_containers)
+        [[ -n $ours ]] && podman rm -f -v -t 10 $ours >/dev/null 2>&1
+        [[ -f $WORK/.env ]] && timeout 180 "${COMPOSE[@]}" down -v >/dev/null 2>&1 || true
+        podman volume ls -q --filter "label=io.podman.compose.project=$PROJECT" \
+            | xargs -r podman volume rm -f >/dev/null 2>&1 || true
+        podman network ls -q --filter "label=io.podman.compose.project=$PROJECT" \
+            | xargs -r podman network rm -f >/dev/null 2>&1 || true
+        rm -rf "$WORK"
+        [[ -z $(our_containers) ]] || log "WARNING: containers of $PROJECT still present"
+        phase_end
+    fi
+    log "phase times:"; printf '  %s\n' "${TIMES[@]}" >&2
+    ((rc == 0)) && log "PASSED" || log "FAILED (exit $rc)"
+    exit "$rc"
+}
+trap teardown EXIT
+trap 'exit 130' INT TERM
+
+# --- images ----------------------------------------------------------------------------------
+phase_start "builds"
+build_args=(--format docker --build-arg "BASE_IMAGE=$BASE_IMAGE")
+[[ -s /etc/ssl/certs/ca-certificates.crt ]] \
+    && build_args+=(--secret id=hostca,src=/etc/ssl/certs/ca-certificates.crt)
+build() {  # name:dir
+    local name=${1%%:*} dir=${1#*:}
+    if ! podman build "${build_args[@]}" -f "$dir/Dockerfile" -t "localhost/authstack/$name:latest" . \
+            >"$WORK/build-$name.log" 2>&1; then
+        log "image $name failed to build ($dir/Dockerfile); last 30 lines:"
+        tail -n 30 "$WORK/build-$name.log" >&2
+        return 1
+    fi
+    log "built localhost/authstack/$name"
+}
+# Infra images in parallel; the Python images one after another, so the 2nd and 3rd reuse
+# the 1st one's cached builder layers (apt, uv).
+pids=()
+for spec in "${IMAGES[@]:0:2}"; do build "$spec" & pids+=($!); done
+failed=0
+for spec in "${IMAGES[@]:2}"; do build "$spec" || { failed=1; break; }; done
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+((failed == 0)) || die "image build failed"
+phase_end
+
+# --- throwaway secrets -------------------------------------------------------------------------
+port=${COMPOSE_GATEWAY_PORT:-3000}
+if [[ -z ${COMPOSE_GATEWAY_PORT:-} ]] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    port=$(uv run --frozen python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    log "port 3000 is taken; publishing the gateway on 127.0.0.1:$port"
+fi
+mkdir -p "$WORK/jwt-keys"
+JWT_KEYS_DIR="$WORK/jwt-keys" uv run --frozen python -c \
+    'import os, pathlib; from auth_service.keys import ensure_keys; ensure_keys(pathlib.Path(os.environ["JWT_KEYS_DIR"]), "RS256")' \
+    >/dev/null
+chown -R 10001:10001 "$WORK/jwt-keys" 2>/dev/null || chmod -R a+rwX "$WORK/jwt-keys"
+secret() { head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 40; }
+cat >"$WORK/.env" <<ENV
+INTERNAL_API_TOKEN=$(secret)
+POSTGRES_PASSWORD=$(secret)
+JWT_KEYS_HOST_DIR=$WORK/jwt-keys
+GATEWAY_PUBLISH=127.0.0.1:$port
+BASE_IMAGE=$BASE_IMAGE
+OTEL_EXPORTER_OTLP_ENDPOINT=http://gateway:$OTLP_PORT
+OTEL_BSP_SCHEDULE_DELAY=100
+ENV
+
+# --- up ----------------------------------------------------------------------------------------
+phase_start "up to healthy"
+# Stale containers of an interrupted earlier run would keep old secrets: start clean.
+[[ -z $(our_containers) ]] || timeout 180 "${COMPOSE[@]}" down -v >/dev/null 2>&1 || true
+# --no-deps: podman 4.3 cannot start a container whose --requires chain passes through an
+# exited one-shot job ("depends on container ... not found in input list"). Order does not
+# matter for correctness: every container waits for its dependencies itself, and the jobs'
+# success is checked below.
+if ! timeout "$UP_TIMEOUT" "${COMPOSE[@]}" up -d --no-deps >"$WORK/up.log" 2>&1; then
+    tail -n 30 "$WORK/up.log" >&2
+    die "podman-compose up failed or took more than ${UP_TIMEOUT}s"
+fi
+url="http://127.0.0.1:$port"
+job_state() { podman inspect -f '{{.State.Status}} {{.State.ExitCode}}' "${PROJECT}_$1_1" 2>/dev/null; }
+job_started() { podman inspect -f '{{.State.StartedAt}}' "${PROJECT}_$1_1" 2>/dev/null; }
+declare -A JOB_RUN_BEFORE=()  # a job's StartedAt that does not count (the run before a restart)
+jobs_done() {  # the one-shot jobs finished successfully (migrate may be retrying: not yet)
+    local job state ok=0
+    for job in redis-cluster-init migrate; do
+        state=$(job_state "$job") || die "job $job has no container"
+        if [[ -n ${JOB_RUN_BEFORE[$job]:-} && $(job_started "$job") == "${JOB_RUN_BEFORE[$job]}" ]]; then
+            ok=1; continue  # not started again yet
+        fi
+        [[ $state == "exited 0" ]] && continue
+        ok=1
+        # The cluster job never restarts: a failure is final.
+        [[ $job == redis-cluster-init && $state == exited* ]] && die "job $job failed ($state)"
+    done
+    return $ok
+}
+wait_ready() {  # jobs done, gateway ready, every container's healthcheck passing once
+    local deadline=$((SECONDS + UP_TIMEOUT)) name
+    until jobs_done && curl -fsS -o /dev/null --max-time 3 "$url/health/ready"; do
+        ((SECONDS < deadline)) || die "stack not ready within ${UP_TIMEOUT}s (jobs: cluster $(job_state redis-cluster-init), migrate $(job_state migrate); gateway $url/health/ready)"
+        sleep 2
+    done
+    for name in $(our_containers); do  # podman 4.3 runs no health timers: run each check once
+        if podman inspect -f '{{.State.Status}}' "$name" | grep -q running \
+                && podman inspect -f '{{.Config.Healthcheck}}' "$name" | grep -q CMD; then
+            podman healthcheck run "$name" >/dev/null || die "container $name is unhealthy"
+        fi
+    done
+}
+wait_ready
+log "stack ready at $url"
+phase_end
+
+# --- tests -------------------------------------------------------------------------------------
+# Every e2e client binds its own source address in 127.0.0.0/8 (its own rate-limit bucket).
+# Through the published port those connections are DNATed and masqueraded by podman (and
+# only 127.0.0.1 is), so the tests run inside the gateway container's network namespace
+# instead: there its loopback is the gateway's, and the gateway sees each client's address
+# as its socket peer, exactly as natively. The published port was checked above (readiness).
+# The fault helpers' podman calls go back to this script's (the host's) namespace.
+in_gateway_netns=0
+[[ $(id -u) == 0 ]] && command -v nsenter >/dev/null && in_gateway_netns=1
+gateway_netns() {
+    local pid; pid=$(podman inspect -f '{{.State.Pid}}' "${PROJECT}_gateway_1")
+    echo "/proc/$pid/ns/net"
+}
+export E2E_COMPOSE_PROJECT=$PROJECT E2E_PODMAN_NETNS=/proc/$$/ns/net
+E2E_POSTGRES_PASSWORD=$(sed -n 's/^POSTGRES_PASSWORD=//p' "$WORK/.env"); export E2E_POSTGRES_PASSWORD
+PYTEST=(uv run --frozen pytest -p no:cacheprovider -p devstack.compose_target)
+
+phase_start "tests"
+if ((in_gateway_netns)); then
+    E2E_GATEWAY_URL=http://127.0.0.1:3000 E2E_OTLP_LISTEN=0.0.0.0:$OTLP_PORT \
+        nsenter "--net=$(gateway_netns)" "${PYTEST[@]}" tests/e2e -m "not fault" ${PYTEST_ARGS:-} \
+        || die "e2e tests failed against the compose stack"
+else
+    log "WARNING: not root: tests go through the published port (per-IP buckets will not work," \
+        "no span receiver, no fault or restart phases)"
+    E2E_GATEWAY_URL=$url "${PYTEST[@]}" tests/e2e -m "not fault" ${PYTEST_ARGS:-} \
+        || die "e2e tests failed against the compose stack"
+fi
+phase_end
+
+if ((in_gateway_netns)) && [[ ${COMPOSE_FAULTS:-1} != 0 ]]; then
+    phase_start "fault tests"
+    # A second gateway with the fault stack's policies (tests/e2e/faults/conftest.py FAULT_ENV:
+    # an unlimited default bucket, a strict /probe), otherwise configured as the gateway.
+    fault_gw=${PROJECT}_gateway-faults_1
+    podman inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "${PROJECT}_gateway_1" \
+        | uv run --frozen python -c '
+import runpy, sys
+env = dict(line.split("=", 1) for line in sys.stdin.read().splitlines() if "=" in line)
+env.update(runpy.run_path("tests/e2e/faults/conftest.py")["FAULT_ENV"]["gateway"])
+env.update(PORT=sys.argv[1], OTEL_SDK_DISABLED="true")
+print("\n".join(f"{k}={v}" for k, v in env.items()))' "$FAULT_GATEWAY_PORT" >"$WORK/fault-gateway.env"
+    pod=$(podman inspect -f '{{.Pod}}' "${PROJECT}_gateway_1")  # podman-compose's pod, if any
+    podman run -d --name "$fault_gw" --label "io.podman.compose.project=$PROJECT" \
+        ${pod:+--pod "$pod"} --network "container:${PROJECT}_gateway_1" \
+        --env-file "$WORK/fault-gateway.env" \
+        --no-healthcheck "localhost/authstack/gateway:latest" >/dev/null
+    netns=$(gateway_netns) deadline=$((SECONDS + 60))
+    until nsenter "--net=$netns" curl -fsS -o /dev/null --max-time 3 \
+            "http://127.0.0.1:$FAULT_GATEWAY_PORT/health/ready"; do
+        ((SECONDS < deadline)) || { podman logs --tail 30 "$fault_gw" >&2; die "fault gateway not ready"; }
+        sleep 1
+    done
+    E2E_GATEWAY_URL=http://127.0.0.1:$FAULT_GATEWAY_PORT E2E_COMPOSE_GATEWAY=$fault_gw \
+        nsenter "--net=$netns" "${PYTEST[@]}" "${FAULT_TESTS[@]}" -m fault ${PYTEST_ARGS:-} \
+        || die "fault tests failed against the compose stack"
+    podman rm -f -t 5 "$fault_gw" >/dev/null
+    phase_end
+fi
+
+# After the fault phase, which can leave the (idle) main gateway on its fallback limiter for
+# over a minute (killed Redis containers came back at new addresses): then the restart check
+# says so and checks users and tokens only.
+if ((in_gateway_netns)) && [[ ${COMPOSE_RESTART:-1} != 0 ]]; then
+    phase_start "stop/start"
+    redis_ips() {
+        local i
+        for i in 1 2 3 4 5 6; do
+            podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \
+                "${PROJECT}_redis-${i}_1"
+        done | paste -sd' '
+    }
+    nsenter "--net=$(gateway_netns)" uv run --frozen python -m devstack.compose_restart \
+        save http://127.0.0.1:3000 "$WORK/restart.json" || die "could not prepare the restart check"
+    before=$(redis_ips)
+    for job in redis-cluster-init migrate; do JOB_RUN_BEFORE[$job]=$(job_started "$job"); done
+    timeout 180 "${COMPOSE[@]}" stop >"$WORK/stop.log" 2>&1 || { tail -n 20 "$WORK/stop.log" >&2; die "podman-compose stop failed"; }
+    [[ -z $(podman ps -q --filter "label=io.podman.compose.project=$PROJECT") ]] \
+        || die "containers still running after podman-compose stop"
+    timeout 180 "${COMPOSE[@]}" start >"$WORK/start.log" 2>&1 || { tail -n 20 "$WORK/start.log" >&2; die "podman-compose start failed"; }
+    wait_ready
+    after=$(redis_ips)
+    log "redis node addresses before: $before; after: $after"
+    nsenter "--net=$(gateway_netns)" uv run --frozen python -m devstack.compose_restart \
+        check http://127.0.0.1:3000 "$WORK/restart.json" || die "state did not survive the restart"
+    phase_end
+fi
