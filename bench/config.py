@@ -1,0 +1,44 @@
+"""What one bench run does and for how long: full (`make bench`) or BENCH_QUICK=1."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    quick: bool
+    duration: int  # seconds per measured wrk run
+    warmup: int  # seconds per target before its first measured run
+    rounds: int  # interleaved rounds of the core cells
+    secondary_rounds: int  # rounds of the attribution / c64 / W2 cells
+    connections: tuple[int, ...] = (32, 64)
+    users: int = 1000  # seeded W1 users, one access token each
+    xff_addresses: int = 10_000
+    w3_users: int = 200  # users with default-parameter hashes for the login storm
+    w3_rate_connections: int = 4  # W1 at a fixed rate during W3: connections x 1/delay
+    w3_delay_ms: int = 20
+    login_connections: int = 16
+    w5_duration: int = 20
+    argon2_seconds: int = 10
+    seed_concurrency: int = 32
+    high_limit: int = 100_000_000  # per IP per 60 s: far above any offered load
+    # Full mode must finish in 15 minutes: secondary cells that would overrun are skipped.
+    budget_seconds: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> BenchConfig:
+        quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+        base = (dict(duration=5, warmup=3, rounds=2, secondary_rounds=1, w5_duration=5,
+                     argon2_seconds=3, w3_users=64, budget_seconds=0)
+                if quick else
+                dict(duration=30, warmup=10, rounds=3, secondary_rounds=1, w5_duration=20,
+                     argon2_seconds=10, w3_users=200, budget_seconds=850))
+        for key in ("duration", "warmup", "rounds", "secondary_rounds", "users",
+                    "budget_seconds"):
+            value = os.environ.get(f"BENCH_{key.upper()}")
+            if value:
+                base[key] = int(value)
+        return cls(quick=quick, **base)  # type: ignore[arg-type]
