@@ -8,8 +8,8 @@ import asyncio
 import time
 
 import aiohttp
-from redis.asyncio.cluster import RedisCluster
 
+from gateway.cluster import RedisClusterClient
 from gateway.fallback import CircuitBreaker
 
 
@@ -21,7 +21,7 @@ class ReadinessProbe:
         self,
         session: aiohttp.ClientSession,
         upstreams: dict[str, str],
-        redis: RedisCluster | None,
+        redis: RedisClusterClient | None,
         breaker: CircuitBreaker | None,
         cache_seconds: float,
         timeout: float = 1.0,
@@ -53,7 +53,7 @@ class ReadinessProbe:
             return "disabled"
         try:
             async with asyncio.timeout(self.timeout):
-                await self.redis.ping(target_nodes=RedisCluster.PRIMARIES)
+                await self.redis.on_masters(b"PING")
         except TimeoutError:
             return "timeout"
         except Exception as exc:

@@ -6,14 +6,15 @@ from collections.abc import AsyncIterator
 
 from shared.jwt import JwtVerifier, RemoteKeySet
 from shared.logging import get_logger
-from shared.redis import create_cluster_client
+from shared.redis import parse_nodes
 from shared.retry import retry_with_backoff
 from shared.server import serve
-from shared.tracing import configure_tracing, instrument_redis
+from shared.tracing import configure_tracing
 from starlette.types import ASGIApp
 
 from gateway.app import Gateway
 from gateway.auth import Authenticator
+from gateway.cluster import RedisClusterClient
 from gateway.config import Settings
 from gateway.fallback import CircuitBreaker, FallbackLimiter
 from gateway.health import ReadinessProbe
@@ -28,7 +29,6 @@ _log = get_logger("gateway")
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     """Upstream pool, Redis Cluster client and JWKS keys. Nothing here blocks start-up
     on a dependency: Redis and the JWKS are (re)tried in the background."""
-    instrument_redis()  # spans for Redis commands, when tracing is on
     session = create_session(
         settings.UPSTREAM_POOL_SIZE, settings.UPSTREAM_KEEPALIVE_SECONDS,
         settings.UPSTREAM_CONNECT_TIMEOUT_SECONDS, settings.UPSTREAM_READ_TIMEOUT_SECONDS,
@@ -37,11 +37,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     limiter = None
     redis = None
     if settings.RATE_LIMIT_ENABLED:
-        timeout = settings.REDIS_SOCKET_TIMEOUT_MS / 1000
-        redis = create_cluster_client(
-            settings.REDIS_NODES, socket_timeout=timeout, connect_timeout=timeout,
-            max_connections=settings.REDIS_MAX_CONNECTIONS,
-        )
+        redis = RedisClusterClient(parse_nodes(settings.REDIS_NODES),
+                                   timeout=settings.REDIS_SOCKET_TIMEOUT_MS / 1000)
         breaker = CircuitBreaker(settings.CIRCUIT_FAILURE_THRESHOLD,
                                  settings.CIRCUIT_OPEN_SECONDS)
         limiter = RateLimiter(redis, FallbackLimiter(settings.FALLBACK_MAX_KEYS), breaker,

@@ -24,6 +24,7 @@ class Snapshot:
     breaker: BreakerState | None = None  # None: rate limiting is off
     fallback_keys: int = 0
     redis_errors: dict[str, int] = field(default_factory=dict)
+    redis_redirects: int = 0
     token_cache_entries: int = 0
     token_cache_hits: int = 0
     token_cache_misses: int = 0
@@ -56,6 +57,9 @@ class ScrapeState(Collector):
         for error, count in sorted(state.redis_errors.items()):
             errors.add_metric([error], count)
         yield errors
+        yield CounterMetricFamily("gateway_redis_redirects", "MOVED and ASK redirections "
+                                  "followed (slots moving or a failover)",
+                                  value=state.redis_redirects)
         yield GaugeMetricFamily("gateway_token_cache_entries", "Verified access tokens cached",
                                 value=state.token_cache_entries)
         lookups = CounterMetricFamily("gateway_token_cache_lookups",

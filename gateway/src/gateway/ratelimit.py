@@ -12,9 +12,10 @@ import math
 import os
 from dataclasses import dataclass
 
-from redis.asyncio.cluster import RedisCluster
 from shared.logging import get_logger
+from shared.tracing import tracing_enabled
 
+from gateway.cluster import RedisClusterClient, Script
 from gateway.config import RoutePolicy
 from gateway.fallback import CircuitBreaker, FallbackLimiter
 
@@ -49,14 +50,24 @@ if oldest[2] then
 end
 return {allowed, limit - count, reset_ms, member}
 """
-# Idempotent per request: ARGV[3] is unique to one request, so a call that redis-py sends
-# again after losing its reply (a connection closed under it, then `retry`) finds its own
-# member and answers "allowed" without counting the request twice. The member is echoed
-# back so a reply can never be taken for another request's (docs/decisions/0003-...).
+# Idempotent per request: ARGV[3] is unique to one request, so a call sent again after its
+# reply was lost finds its own member and answers "allowed" without counting the request
+# twice. The member is echoed back so a reply can never be taken for another request's
+# (docs/decisions/0003-limiter-during-slot-migration.md).
+SLIDING_WINDOW = Script(SLIDING_WINDOW_LUA)
 
 
 class MismatchedReply(Exception):
-    """The script's reply carried another request's member."""
+    """The script's reply was not the answer to this request (another member, or not the
+    script's shape at all)."""
+
+
+def _decision(reply: object, member: str) -> "Decision":
+    match reply:
+        case [int(allowed), int(remaining), int(reset_ms), bytes(echoed)] \
+                if echoed == member.encode():
+            return Decision(bool(allowed), remaining, reset_ms, "redis")
+    raise MismatchedReply(repr(reply)[:200])
 
 
 def _consume(call: "asyncio.Future[object]") -> None:
@@ -115,7 +126,7 @@ class RateLimiter:
 
     def __init__(
         self,
-        redis: RedisCluster,
+        redis: RedisClusterClient,
         fallback: FallbackLimiter,
         breaker: CircuitBreaker,
         budget: float,
@@ -124,7 +135,7 @@ class RateLimiter:
         self.fallback = fallback
         self.breaker = breaker
         self.budget = budget
-        self.script = redis.register_script(SLIDING_WINDOW_LUA)
+        self._call = self._traced_call if tracing_enabled() else self._plain_call
         # Unique sorted-set members across processes without a second round trip.
         self._nonce = f"{os.getpid():x}.{os.urandom(4).hex()}."
         self._counter = itertools.count()
@@ -132,32 +143,41 @@ class RateLimiter:
     async def warm_up(self) -> None:
         """Discover the cluster and load the script on every primary, so the first
         requests do not spend their Redis budget on it (and fall back needlessly)."""
-        await self.redis.initialize()
-        await self.redis.script_load(SLIDING_WINDOW_LUA)
+        await self.redis.initialize(SLIDING_WINDOW)
+
+    def _plain_call(self, key: str, args: tuple[int, int, str]) -> "asyncio.Future[object]":
+        return asyncio.ensure_future(self.redis.evalsha(SLIDING_WINDOW, key, args))
+
+    def _traced_call(self, key: str, args: tuple[int, int, str]) -> "asyncio.Future[object]":
+        from opentelemetry import trace
+
+        async def call() -> object:
+            with trace.get_tracer("gateway.ratelimit").start_as_current_span(
+                    "EVALSHA", kind=trace.SpanKind.CLIENT,
+                    attributes={"db.system": "redis", "db.operation": "EVALSHA"}):
+                return await self.redis.evalsha(SLIDING_WINDOW, key, args)
+
+        return asyncio.ensure_future(call())
 
     async def check(self, policy: CompiledPolicy, client_ip: str) -> Decision | None:
         """The decision for one request; None when it must be refused as unavailable."""
         key = policy.key(client_ip)
         if self.breaker.allow():
             member = f"{self._nonce}{next(self._counter)}"
-            # Shielded: the budget stops our wait, never the call itself. Cancelling redis-py
-            # mid-call (mid-reply, or mid re-discovery of the cluster after a MOVED storm)
-            # leaves it to redo that work under the next request's budget, forever if the
-            # work takes longer than the budget; the call finishes in the background instead.
-            call = asyncio.ensure_future(
-                self.script(keys=[key], args=[policy.limit, policy.window_ms, member]))
+            # Shielded: the budget stops our wait, never the call itself, so a slow reply
+            # or a slot-map read finishes in the background instead of being redone under
+            # the next request's budget.
+            call = self._call(key, (policy.limit, policy.window_ms, member))
             call.add_done_callback(_consume)
             try:
                 async with asyncio.timeout(self.budget):
                     result = await asyncio.shield(call)
-                allowed, remaining, reset_ms, echoed = result
-                if echoed != member.encode():
-                    raise MismatchedReply(key)
+                decision = _decision(result, member)
             except Exception as exc:  # any Redis trouble, incl. our own budget timeout
                 self.breaker.failure(type(exc).__name__)
             else:
                 self.breaker.success()
-                return Decision(bool(allowed), int(remaining), int(reset_ms), "redis")
+                return decision
         if policy.fail_closed:
             return None
         allowed_fb, remaining_fb, reset_fb = self.fallback.hit(

@@ -26,6 +26,7 @@ class Resources:
             state.breaker = self.limiter.breaker.state
             state.fallback_keys = len(self.limiter.fallback)
             state.redis_errors = dict(self.limiter.breaker.errors)
+            state.redis_redirects = self.limiter.redis.redirects
         if self.authenticator is not None:
             state.token_cache_entries = len(self.authenticator.cache)
             state.token_cache_hits = self.authenticator.cache_hits

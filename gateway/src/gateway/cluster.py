@@ -1,0 +1,343 @@
+"""A small asyncio Redis Cluster client for the rate limiter's one script.
+
+Why not redis-py's RedisCluster (docs/decisions/0004-gateway-redis-client.md): it spends
+~150 µs of CPU per EVALSHA on this machine, and during a slot migration its asyncio client
+sends `ASKING` and the redirected command on different pooled connections, which lets
+the importing node create a second copy of a key and over-admit.
+
+Here every node has one pipelined connection; a redirected call sends `ASKING` and the
+script in one write on the same connection, so the flag always applies to our command.
+The slot map comes from `CLUSTER SLOTS`, is patched in place by `MOVED`, and is
+re-read (at most once per `refresh_interval`) after a `MOVED` or a connection failure."""
+
+import asyncio
+import hashlib
+import random
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import cast
+
+from redis.crc import key_slot
+from shared.logging import get_logger
+
+from gateway.resp import Arg, ProtocolError, ReplyError, ReplyParser, encode, encode_many
+
+_log = get_logger("redis")
+
+Address = tuple[str, int]
+SLOTS = 16384
+MAX_REDIRECTS = 5
+
+
+class ClusterUnavailable(Exception):
+    """No slot map could be read, or the key's slot has no master."""
+
+
+class NodeConnection(asyncio.Protocol):
+    """One TCP connection to one node; replies come back in the order commands went out,
+    so each waiting caller is a future in a FIFO. A command unanswered after `timeout`
+    seconds aborts the connection (a frozen node must not hold callers forever)."""
+
+    def __init__(self, address: Address, timeout: float) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.closed = False
+        self._transport: asyncio.Transport | None = None
+        self._parser = ReplyParser()
+        # (future, replies still to read for it, when it was sent)
+        self._waiting: deque[list[object]] = deque()
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._suspect: list[object] | None = None  # an overdue entry, looked at once more
+        self._loop = asyncio.get_running_loop()
+
+    @classmethod
+    async def open(cls, address: Address, reply_within: float) -> "NodeConnection":
+        """Connect (within `reply_within` seconds too)."""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(reply_within):
+            _, protocol = await loop.create_connection(lambda: cls(address, reply_within),
+                                                       *address)
+        return protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses: no isinstance check.
+        self._transport = cast(asyncio.Transport, transport)
+
+    def call(self, payload: bytes, replies: int = 1) -> "asyncio.Future[object]":
+        """Send `payload` (holding `replies` commands); the future gets the last reply, or
+        the first error reply among them."""
+        future = self._loop.create_future()
+        if self.closed or self._transport is None:
+            future.set_exception(ConnectionError(f"connection to {self.address} closed"))
+            return future
+        self._waiting.append([future, replies, self._loop.time(), None])
+        self._transport.write(payload)
+        if self._watchdog is None:
+            self._watchdog = self._loop.call_later(self.timeout, self._check_overdue)
+        return future
+
+    def data_received(self, data: bytes) -> None:
+        self._parser.feed(data)
+        try:
+            replies = self._parser.replies()
+        except (ProtocolError, ValueError) as exc:
+            self._fail(ProtocolError(str(exc)))
+            return
+        for reply in replies:
+            if not self._waiting:
+                self._fail(ProtocolError("reply without a command"))
+                return
+            entry = self._waiting[0]
+            entry[1] -= 1  # type: ignore[operator]
+            if isinstance(reply, ReplyError) and entry[3] is None:
+                entry[3] = reply  # the first error of a pipelined call wins
+            if entry[1] == 0:
+                self._waiting.popleft()
+                future: asyncio.Future[object] = entry[0]  # type: ignore[assignment]
+                if not future.done():
+                    error = entry[3]
+                    future.set_result(error if error is not None else reply)
+
+    def _check_overdue(self) -> None:
+        self._watchdog = None
+        if not self._waiting:
+            return
+        oldest = self._waiting[0]
+        sent_at: float = oldest[2]  # type: ignore[assignment]
+        overdue_at = sent_at + self.timeout
+        now = self._loop.time()
+        if now < overdue_at:
+            self._watchdog = self._loop.call_at(overdue_at, self._check_overdue)
+        elif oldest is not self._suspect:
+            # uvloop runs timers before it polls for I/O: after a busy stretch the reply
+            # may be waiting in the socket already. Look again after one more poll.
+            self._suspect = oldest
+            self._watchdog = self._loop.call_later(0.001, self._check_overdue)
+        else:
+            self._fail(TimeoutError(f"no reply from {self.address} in {self.timeout} s"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(ConnectionError(f"connection to {self.address} lost: {exc}"))
+
+    def _fail(self, error: Exception) -> None:
+        """Close for good and fail every waiting caller: after a lost reply the order of
+        the remaining ones can no longer be trusted."""
+        self.closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        if self._transport is not None:
+            self._transport.abort()
+        while self._waiting:
+            future: asyncio.Future[object] = self._waiting.popleft()[0]  # type: ignore[assignment]
+            if not future.done():
+                future.set_exception(error)
+
+    def close(self) -> None:
+        self._fail(ConnectionError("client closed"))
+
+
+class Script:
+    """A Lua script called by its SHA1, loaded with EVAL when a node does not have it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source.encode()
+        self.sha = hashlib.sha1(self.source, usedforsecurity=False).hexdigest().encode()
+
+
+class RedisClusterClient:
+    """Routes single-key script calls to the master of the key's slot."""
+
+    def __init__(self, startup_nodes: Iterable[Address], *, timeout: float,
+                 refresh_interval: float = 0.5) -> None:
+        self.startup_nodes = list(startup_nodes)
+        self.timeout = timeout
+        self.refresh_interval = refresh_interval
+        self.slots: list[Address | None] = [None] * SLOTS
+        self.masters: set[Address] = set()
+        self.known: set[Address] = set(self.startup_nodes)
+        self.redirects = 0  # MOVED and ASK replies followed (for tests and metrics)
+        self._connections: dict[Address, NodeConnection] = {}
+        self._connecting: dict[Address, asyncio.Task[NodeConnection]] = {}
+        self._refreshing: asyncio.Task[None] | None = None
+        self._refreshed_at = float("-inf")
+
+    # --- connections -------------------------------------------------------------
+
+    async def _connection(self, address: Address) -> NodeConnection:
+        connection = self._connections.get(address)
+        if connection is not None and not connection.closed:
+            return connection
+        pending = self._connecting.get(address)
+        if pending is None:  # one connect per node, however many callers wait for it
+            pending = asyncio.ensure_future(NodeConnection.open(address, self.timeout))
+            self._connecting[address] = pending
+            pending.add_done_callback(lambda task: self._connected(address, task))
+        return await asyncio.shield(pending)
+
+    def _connected(self, address: Address, task: "asyncio.Task[NodeConnection]") -> None:
+        self._connecting.pop(address, None)
+        if not task.cancelled() and task.exception() is None:
+            self._connections[address] = task.result()
+
+    async def _call(self, address: Address, payload: bytes, replies: int = 1) -> object:
+        connection = await self._connection(address)
+        return await connection.call(payload, replies)
+
+    # --- topology ----------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Read the slot map again (one read at a time; callers share it)."""
+        if self._refreshing is None or self._refreshing.done():
+            self._start_refresh()
+        assert self._refreshing is not None
+        await asyncio.shield(self._refreshing)
+
+    def _refresh_soon(self) -> None:
+        """A background re-read after MOVED or a failure, at most once per interval."""
+        if self._refreshing is not None and not self._refreshing.done():
+            return
+        if time.monotonic() - self._refreshed_at < self.refresh_interval:
+            return
+        self._start_refresh()
+
+    def _start_refresh(self) -> None:
+        # Runs to the end even when every caller stops waiting (shielded), and its
+        # outcome is always retrieved, so nobody is told about an unobserved failure.
+        self._refreshing = asyncio.ensure_future(self._read_slot_map())
+        self._refreshing.add_done_callback(
+            lambda task: task.cancelled() or task.exception())
+
+    async def _read_slot_map(self) -> None:
+        self._refreshed_at = time.monotonic()
+        # Masters first (they know the latest epoch best), then anything else we know.
+        candidates = list(self.masters)
+        random.shuffle(candidates)
+        others = [node for node in self.known | set(self.startup_nodes)
+                  if node not in self.masters]
+        random.shuffle(others)
+        errors = []
+        for node in candidates + others:
+            try:
+                reply = await self._call(node, encode("CLUSTER", "SLOTS"))
+                if isinstance(reply, ReplyError):
+                    raise reply
+                self._apply_slot_map(node, reply)
+                return
+            except (OSError, TimeoutError, ReplyError, ProtocolError) as exc:
+                errors.append(f"{node[0]}:{node[1]} {type(exc).__name__}")
+        raise ClusterUnavailable("no node answered CLUSTER SLOTS: " + ", ".join(errors))
+
+    def _apply_slot_map(self, queried: Address, reply: object) -> None:
+        if not isinstance(reply, list) or not reply:
+            raise ClusterUnavailable(f"{queried} has no slots assigned")
+        slots: list[Address | None] = [None] * SLOTS
+        masters = set()
+        for entry in reply:
+            start, end, master, *replicas = entry
+            address = self._address(queried, master)
+            masters.add(address)
+            self.known.add(address)
+            for replica in replicas:
+                self.known.add(self._address(queried, replica))
+            for slot in range(start, end + 1):
+                slots[slot] = address
+        self.slots = slots
+        self.masters = masters
+        # Connections to nodes that are no longer masters are closed when they fail; a
+        # demoted master would answer MOVED, which patches the map anyway.
+
+    @staticmethod
+    def _address(queried: Address, node: list[object]) -> Address:
+        host = node[0]
+        assert isinstance(host, bytes)
+        port = node[1]
+        assert isinstance(port, int)
+        # An empty or "?" host means "the address you reached me on".
+        name = host.decode() if host and host != b"?" else queried[0]
+        return name, port
+
+    async def _master_for(self, slot: int) -> Address:
+        address = self.slots[slot]
+        if address is None:
+            await self.refresh()
+            address = self.slots[slot]
+            if address is None:
+                raise ClusterUnavailable(f"slot {slot} has no master")
+        return address
+
+    # --- commands ----------------------------------------------------------------
+
+    async def evalsha(self, script: Script, key: str, args: Iterable[Arg]) -> object:
+        """Run `script` on `key`'s master, following MOVED and ASK (with ASKING on the
+        same connection) and loading the script where it is missing."""
+        key_bytes = key.encode()
+        slot = key_slot(key_bytes)
+        tail = (b"1", key_bytes, *args)
+        ask_target: Address | None = None
+        use_eval = False
+        for _ in range(MAX_REDIRECTS):
+            address = ask_target or await self._master_for(slot)
+            command = (b"EVAL", script.source) if use_eval else (b"EVALSHA", script.sha)
+            if ask_target is not None:
+                payload, replies = encode_many([(b"ASKING",), (*command, *tail)]), 2
+            else:
+                payload, replies = encode(*command, *tail), 1
+            try:
+                reply = await self._call(address, payload, replies)
+            except (OSError, TimeoutError, ProtocolError):
+                self._refresh_soon()
+                raise
+            if not isinstance(reply, ReplyError):
+                return reply
+            kind = reply.kind
+            if kind == "MOVED":
+                self.redirects += 1
+                self.slots[slot] = self._redirect_address(reply)
+                ask_target = None
+                self._refresh_soon()
+            elif kind == "ASK":
+                self.redirects += 1
+                ask_target = self._redirect_address(reply)
+            elif kind == "NOSCRIPT" and not use_eval:
+                use_eval = True  # EVAL also caches the script on that node
+            elif kind == "TRYAGAIN":
+                await asyncio.sleep(0.01)
+            else:
+                if kind == "CLUSTERDOWN":
+                    self._refresh_soon()
+                raise reply
+        raise ClusterUnavailable(f"too many redirects for slot {slot}")
+
+    @staticmethod
+    def _redirect_address(reply: ReplyError) -> Address:
+        # "MOVED 3999 127.0.0.1:6381" (host may be empty: "MOVED 3999 :6381")
+        target = str(reply.args[0]).split(" ")[2]
+        host, _, port = target.rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+    async def on_masters(self, *command: Arg) -> list[object]:
+        """Send one command to every master; raise on the first failure or error reply."""
+        if not self.masters:
+            await self.refresh()
+        payload = encode(*command)
+        replies = await asyncio.gather(*(self._call(m, payload) for m in self.masters))
+        for reply in replies:
+            if isinstance(reply, ReplyError):
+                raise reply
+        return replies
+
+    async def initialize(self, script: Script | None = None) -> None:
+        """Read the slot map, and load `script` on every master."""
+        await self.refresh()
+        if script is not None:
+            await self.on_masters(b"SCRIPT", b"LOAD", script.source)
+
+    async def aclose(self) -> None:
+        for task in (self._refreshing, *self._connecting.values()):
+            if task is not None:
+                task.cancel()
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()

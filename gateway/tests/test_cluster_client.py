@@ -1,0 +1,176 @@
+"""The gateway's Redis Cluster client against a real cluster: routing, redirections,
+script loading, slot migration, and a node that never answers. Each test runs on the
+asyncio loop and on uvloop (what the gateway serves on: its transports and its order of
+timers and I/O differ)."""
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import uvloop
+from gateway.cluster import RedisClusterClient, Script
+from gateway.ratelimit import SLIDING_WINDOW
+from redis.crc import key_slot
+from shared.redis import parse_nodes
+
+from devstack import redis_topology
+
+Body = Callable[[], Awaitable[None]]
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def on_loop(request: pytest.FixtureRequest) -> Callable[[Body], Awaitable[None]]:
+    async def run(body: Body) -> None:
+        if request.param == "asyncio":
+            await body()
+        else:  # a loop of its own, in a thread
+            await asyncio.to_thread(uvloop.run, body())
+
+    return run
+
+
+def client_for(cluster: Any, timeout: float = 2.0) -> RedisClusterClient:
+    return RedisClusterClient(parse_nodes(cluster.nodes), timeout=timeout)
+
+
+def node_id(port: int) -> str:
+    return next(n.node_id for n in redis_topology.cluster_nodes(port) if "myself" in n.flags)
+
+
+async def hit(client: RedisClusterClient, key: str, limit: int) -> list[Any]:
+    member = uuid.uuid4().hex
+    reply = await client.evalsha(SLIDING_WINDOW, key, (limit, 60_000, member))
+    assert isinstance(reply, list)
+    assert reply[3] == member.encode()
+    return reply
+
+
+async def test_runs_the_script_on_the_masters_of_the_keys(redis_cluster: Any,
+                                                         on_loop: Any) -> None:
+    async def body() -> None:
+        client = client_for(redis_cluster)
+        try:
+            await client.initialize(SLIDING_WINDOW)
+            assert len(client.masters) == 3
+            keys = [f"t:{{cc:{uuid.uuid4().hex}}}" for _ in range(20)]
+            replies = [await hit(client, key, 3) for key in keys for _ in range(4)]
+            assert [r[0] for r in replies] == [1, 1, 1, 0] * 20
+            assert [r[1] for r in replies] == [2, 1, 0, 0] * 20
+            assert client.redirects == 0
+            # 20 random slots: all three masters are used (chance of missing one ~ 0.03%)
+            assert {redis_cluster.master_for_key(k) for k in keys} == {
+                port for _, port in client.masters}
+        finally:
+            await client.aclose()
+
+    await on_loop(body)
+
+
+async def test_a_missing_script_is_loaded_with_eval(redis_cluster: Any, on_loop: Any) -> None:
+    async def body() -> None:
+        script = Script(f"-- {uuid.uuid4()}\nreturn {{KEYS[1], ARGV[1]}}")
+        client = client_for(redis_cluster)
+        try:
+            assert await client.evalsha(script, "t:{x}", ["a"]) == [b"t:{x}", b"a"]
+            assert await client.evalsha(script, "t:{x}", ["b"]) == [b"t:{x}", b"b"]
+        finally:
+            await client.aclose()
+
+    await on_loop(body)
+
+
+async def test_moved_repairs_the_slot_map(redis_cluster: Any, on_loop: Any) -> None:
+    async def body() -> None:
+        client = client_for(redis_cluster)
+        key = f"t:{{moved:{uuid.uuid4().hex}}}"
+        slot = key_slot(key.encode())
+        try:
+            await client.initialize(SLIDING_WINDOW)
+            right = client.slots[slot]
+            client.slots[slot] = next(m for m in client.masters if m != right)
+            assert (await hit(client, key, 5))[:2] == [1, 4]
+            assert client.redirects == 1
+            assert client.slots[slot] == right
+        finally:
+            await client.aclose()
+
+    await on_loop(body)
+
+
+async def test_a_silent_node_times_out_and_is_disconnected(on_loop: Any) -> None:
+    async def body() -> None:
+        async def never_answer(reader: asyncio.StreamReader,
+                               writer: asyncio.StreamWriter) -> None:
+            await reader.read(-1)
+            writer.close()
+
+        server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = RedisClusterClient([("127.0.0.1", port)], timeout=0.2)
+        client.slots = [("127.0.0.1", port)] * len(client.slots)  # as if it owned them all
+        loop = asyncio.get_running_loop()
+        try:
+            for _ in range(2):  # the second time on a new connection
+                started = loop.time()
+                with pytest.raises(TimeoutError):
+                    await client.evalsha(SLIDING_WINDOW, "t:{silent}", (1, 1000, "m"))
+                assert loop.time() - started < 1.0
+        finally:
+            await client.aclose()
+            server.close()
+
+    await on_loop(body)
+
+
+@pytest.mark.fault
+async def test_exact_counts_while_the_slot_migrates(
+        redis_cluster_factory: Callable[[], Any], on_loop: Any) -> None:
+    """The migration `redis-cli --cluster rebalance` does, for one slot, with bursts in
+    every phase: before, while MIGRATING/IMPORTING (key still on the source; then moved:
+    ASK), and after (MOVED). One copy of each key, and exactly `limit` allowed."""
+    cluster = redis_cluster_factory()
+
+    async def body() -> None:
+        moved_key = "t:{mig:10.0.0.1}"
+        new_key = "t:{mig:10.0.0.1}:new"  # same slot, first used while the slot is importing
+        slot = key_slot(moved_key.encode())
+        source = cluster.master_for_key(moved_key)
+        target = next(p for p in cluster.masters() if p != source)
+        source_conn, target_conn = cluster.client(source), cluster.client(target)
+        client = client_for(cluster)
+        allowed = {moved_key: 0, new_key: 0}
+
+        async def burst(key: str, n: int) -> None:
+            replies = await asyncio.gather(*(hit(client, key, 40) for _ in range(n)))
+            allowed[key] += sum(r[0] for r in replies)
+
+        try:
+            await client.initialize(SLIDING_WINDOW)
+            await burst(moved_key, 10)
+            target_conn.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", node_id(source))
+            source_conn.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", node_id(target))
+            await burst(moved_key, 10)  # the key is still on the source: served there
+            source_conn.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000,
+                                        "KEYS", moved_key)
+            await asyncio.gather(burst(moved_key, 15), burst(new_key, 30))  # ASK -> target
+            asking_redirects = client.redirects
+            others = [p for p in cluster.masters() if p not in (source, target)]
+            for port in (target, source, *others):
+                cluster.client(port).execute_command("CLUSTER", "SETSLOT", slot, "NODE",
+                                                     node_id(target))
+            await asyncio.gather(burst(moved_key, 25), burst(new_key, 30))  # MOVED
+            print(f"\nallowed {allowed}, redirects {client.redirects} "
+                  f"({asking_redirects} during the migration)")
+            assert allowed == {moved_key: 40, new_key: 40}
+            assert asking_redirects >= 45
+            assert client.slots[slot] == ("127.0.0.1", target)
+            assert source_conn.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == 0
+            assert target_conn.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == 2
+        finally:
+            await client.aclose()
+            source_conn.close()
+            target_conn.close()
+
+    await on_loop(body)
