@@ -37,6 +37,10 @@ format:
 test-compose: bootstrap  ## build the images, run tests/e2e against deploy/compose.yml (podman), tear down
 	@infra/ci/test-compose.sh
 
+.PHONY: soak
+soak: bootstrap  ## long run under mixed traffic and rotating faults (SOAK_MINUTES, default 10)
+	@$(UV_RUN) pytest tests/soak -s -p no:cacheprovider --timeout=0
+
 .PHONY: bench
 bench:  ## benchmark harness (bench/, docs/performance.md); BENCH_QUICK=1 for short runs
 	@EXTRA_DEBS="wrk nginx" infra/bootstrap.sh
