@@ -51,11 +51,14 @@ async def test_hashing_runs_off_the_event_loop() -> None:
 async def test_hashing_threads_run_at_lower_priority() -> None:
     hasher = PasswordHasher(FAST, max_concurrency=1)
 
-    def niceness() -> int:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    def scheduling() -> tuple[int, int]:
+        tid = threading.get_native_id()
+        return os.getpriority(os.PRIO_PROCESS, tid), os.sched_getscheduler(tid)
 
-    loop_niceness = niceness()
-    thread_niceness = await hasher._offload("probe", niceness)
+    loop_niceness, loop_policy = scheduling()
+    thread_niceness, thread_policy = await hasher._offload("probe", scheduling)
     assert thread_niceness == max(loop_niceness, HASH_THREAD_NICENESS)
     assert thread_niceness > loop_niceness or loop_niceness >= HASH_THREAD_NICENESS
+    assert loop_policy == os.SCHED_OTHER  # the event loop keeps its normal policy
+    assert thread_policy == os.SCHED_IDLE  # hashing runs only when nothing else wants a CPU
     hasher.close()

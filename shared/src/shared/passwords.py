@@ -26,18 +26,23 @@ HASH_SECONDS = Histogram(
 )
 HASH_IN_FLIGHT = Gauge("password_hash_in_flight", "argon2id operations queued or running")
 
-# Hashing threads run this much nicer than the event loop: a login storm then takes the CPU
-# the loops leave idle, instead of competing with every other request for it.
+# Hashing threads yield to every other task: a login storm then takes the CPU the event
+# loops (ours, the other services', PostgreSQL's, Redis's) leave idle, instead of competing
+# with every other request for it. Nice 10 alone was not enough on two cores: the scheduler
+# let a running hash finish its slice before a woken request ran (W1 p99 15 -> 45 ms during
+# a login storm, docs/performance.md); SCHED_IDLE tasks are preempted at once, and still
+# get a small share (not starved) when the machine is saturated.
 HASH_THREAD_NICENESS = 10
 
 
 def _lower_thread_priority() -> None:
-    # Linux schedules threads as tasks, so a thread's own id takes its own nice value;
-    # raising niceness needs no privilege. Elsewhere this is a no-op.
+    # Linux schedules threads as tasks, so a thread's own id takes its own policy and nice
+    # value; both changes need no privilege. Elsewhere this is a no-op.
     with contextlib.suppress(AttributeError, OSError):
         tid = threading.get_native_id()
         current = os.getpriority(os.PRIO_PROCESS, tid)
         os.setpriority(os.PRIO_PROCESS, tid, max(current, HASH_THREAD_NICENESS))
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
 
 
 @dataclass(frozen=True, slots=True)
