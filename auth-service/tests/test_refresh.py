@@ -4,6 +4,7 @@ import asyncio
 from typing import Any
 
 from auth_service.tokens import RefreshToken
+from redis.crc import key_slot
 
 
 async def _refresh(auth: Any, token: str) -> Any:
@@ -70,7 +71,8 @@ async def test_garbled_unknown_and_expired_tokens(auth: Any, problem: Any) -> No
     # Expiry is Redis's TTL: make this token's keys expire now.
     parsed = RefreshToken.parse(tokens["refresh_token"])
     assert parsed is not None
-    await auth.services.redis.redis.pexpire(f"rt:{{{family}}}:t:{parsed.token_hash}", 1)
+    token_key = f"rt:{{{family}}}:t:{parsed.token_hash}"
+    await auth.services.redis.redis.execute(token_key, "PEXPIRE", token_key, 1)
     await asyncio.sleep(0.05)
     problem(await _refresh(auth, tokens["refresh_token"]), 401, "invalid_refresh_token")
 
@@ -78,12 +80,16 @@ async def test_garbled_unknown_and_expired_tokens(auth: Any, problem: Any) -> No
 async def test_only_hashes_are_stored(auth: Any) -> None:
     tokens = await auth.login(await auth.register())
     family, secret = tokens["refresh_token"].split(".")
-    keys = [k async for k in auth.services.redis.redis.scan_iter(match=f"rt:{{{family}}}:*")]
-    assert keys
+    redis = auth.services.redis.redis
+    meta = f"rt:{{{family}}}:meta"  # every key of a family shares its slot
+    keys = await redis.execute(meta, "CLUSTER", "GETKEYSINSLOT", key_slot(meta.encode()), 1000)
+    keys = [k for k in keys if k.startswith(f"rt:{{{family}}}:".encode())]
+    assert len(keys) == 2  # the family's metadata and its one live token
     for key in keys:
         assert secret.encode() not in key
-        assert all(secret.encode() not in v
-                   for v in (await auth.services.redis.redis.hgetall(key)).values())
+        fields = await redis.execute(key.decode(), "HGETALL", key)
+        assert fields
+        assert all(secret.encode() not in value for value in fields)
 
 
 async def test_disabled_user_cannot_refresh(auth: Any, sql: Any, problem: Any) -> None:

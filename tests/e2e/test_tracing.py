@@ -38,6 +38,10 @@ async def test_login_is_one_trace_across_all_three_services(
     # Every other span hangs under a span of the same trace: no broken links.
     ids = {s.span_id for s in spans} | {parent}
     assert all(s.parent_span_id in ids for s in spans)
+    # Redis commands are client spans too: the gateway's limiter script, auth's throttle.
+    redis_spans = {(s.service, s.name) for s in spans if s.name in ("EVALSHA", "DEL")}
+    assert ("gateway", "EVALSHA") in redis_spans
+    assert ("auth-service", "EVALSHA") in redis_spans
 
     request_id = login.headers["x-request-id"]
     for service in SERVICES:

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
-from shared.tracing import instrument_redis
 from starlette.middleware import Middleware
 
 from auth_service import __version__
@@ -41,13 +40,9 @@ def build_services(
     settings: Settings, users_transport: httpx.AsyncBaseTransport | None = None
 ) -> Services:
     keys = load_key_store(settings)
-    instrument_redis()  # spans for Redis commands, when tracing is on
-    redis = create_cluster_client(
-        settings.REDIS_NODES,
-        socket_timeout=settings.REDIS_SOCKET_TIMEOUT_MS / 1000,
-        connect_timeout=settings.REDIS_SOCKET_TIMEOUT_MS / 1000,
-        max_connections=settings.REDIS_MAX_CONNECTIONS,
-    )
+    # With tracing on, the client makes a span per Redis command itself.
+    redis = create_cluster_client(settings.REDIS_NODES,
+                                  timeout=settings.REDIS_SOCKET_TIMEOUT_MS / 1000)
     store = StateStore(redis, budget=settings.REDIS_CALL_BUDGET_SECONDS)
     return Services(
         settings=settings,
@@ -116,11 +111,11 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await services.users.aclose()
-            await services.redis.redis.aclose()
+            await services.redis.aclose()
             services.hasher.close()
 
     async def redis_ready() -> None:
-        await app.state.services.redis.ping()  # initialises the cluster client if needed
+        await app.state.services.redis.ping()  # reads the slot map first if needed
 
     async def users_ready() -> None:
         await app.state.services.users.live()

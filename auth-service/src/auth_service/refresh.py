@@ -101,9 +101,9 @@ class RefreshStore:
         self.store = store
         self.ttl_seconds = ttl_seconds
         self.grace_ms = int(grace_seconds * 1000)
-        self._create = store.redis.register_script(_CREATE)
-        self._present = store.redis.register_script(_PRESENT)
-        self._revoke = store.redis.register_script(_REVOKE)
+        self._create = store.register_script(_CREATE)
+        self._present = store.register_script(_PRESENT)
+        self._revoke = store.register_script(_REVOKE)
 
     async def create_family(self, family: str, refresh_token: str, user_id: str, now: int) -> None:
         meta, prefix = _keys(family)

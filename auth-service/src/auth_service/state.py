@@ -1,18 +1,18 @@
 """Calls into the Redis Cluster with a time budget: Redis trouble becomes a 503, never a 500."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
-from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisClusterException, RedisError
+from shared.cluster import ClusterUnavailable, RedisClusterClient, Script
+from shared.resp import Arg, ProtocolError, ReplyError
 
 from shared import ProblemError, get_logger
 
 T = TypeVar("T")
 U = TypeVar("U")
 _log = get_logger("state")
-_REDIS_ERRORS = (RedisError, RedisClusterException, OSError, TimeoutError)
+_UNAVAILABLE = (ClusterUnavailable, ProtocolError, OSError, TimeoutError)
 
 
 def state_store_unavailable() -> ProblemError:
@@ -22,40 +22,52 @@ def state_store_unavailable() -> ProblemError:
     )
 
 
+class ScriptCall:
+    """A Lua script bound to the store's client: `await call(keys=[...], args=[...])`."""
+
+    def __init__(self, redis: RedisClusterClient, source: str) -> None:
+        self.redis = redis
+        self.script = Script(source)
+
+    def __call__(self, keys: Sequence[str], args: Sequence[Arg] = ()) -> Awaitable[Any]:
+        # Any: the reply's shape is the script's, checked by the code that reads it.
+        return self.redis.evalsha(self.script, keys, args)
+
+
 class StateStore:
     """The Redis Cluster client plus the rules every call follows."""
 
-    def __init__(self, redis: RedisCluster, *, budget: float) -> None:
+    def __init__(self, redis: RedisClusterClient, *, budget: float) -> None:
         self.redis = redis
         self.budget = budget
-        self._ready = False
-        self._init_lock = asyncio.Lock()
+
+    def register_script(self, source: str) -> ScriptCall:
+        return ScriptCall(self.redis, source)
 
     async def ensure_ready(self) -> None:
-        # redis-py's asyncio RedisCluster initialises lazily, and concurrent first commands
-        # on a fresh client race each other (ConnectionError, AttributeError on a half-set-up
-        # connection): initialise once, behind a lock.
-        if self._ready:
-            return
-        async with self._init_lock:
-            if not self._ready:
-                await self.redis.initialize()
-                self._ready = True
+        """Read the cluster's slot map (also done on demand by the first command)."""
+        await self.redis.initialize()
 
     async def run(self, call: Callable[[], Awaitable[T]], *, what: str) -> T:
-        """Run one Redis call; a failover, a frozen node or a timeout becomes 503."""
+        """Run one Redis call; a failover, a frozen node or a timeout becomes 503. An error
+        reply that is about the command itself (a script bug) stays an error (500)."""
         try:
             async with asyncio.timeout(self.budget):
-                await self.ensure_ready()
                 return await call()
-        except _REDIS_ERRORS as exc:
+        except ReplyError as exc:
+            if not exc.transient:
+                raise
+            _log.warning("state_store_error", operation=what, error=exc.kind)
+        except _UNAVAILABLE as exc:
             _log.warning("state_store_error", operation=what, error=type(exc).__name__)
-            raise state_store_unavailable() from None
+        raise state_store_unavailable() from None
 
     async def ping(self) -> None:
         async with asyncio.timeout(self.budget):
-            await self.ensure_ready()
-            await self.redis.ping()
+            await self.redis.on_masters(b"PING")
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
 
 
 async def both(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:

@@ -55,8 +55,8 @@ class LoginThrottle:
         self.base_ms = int(base_delay * 1000)
         self.max_ms = int(max_delay * 1000)
         self.window_ms = window * 1000
-        self._check = store.redis.register_script(_CHECK)
-        self._fail = store.redis.register_script(_FAIL)
+        self._check = store.register_script(_CHECK)
+        self._fail = store.register_script(_FAIL)
 
     async def retry_after(self, email: str, client_ip: str) -> int:
         """Seconds the caller must wait before trying again (0: go ahead)."""
@@ -81,5 +81,6 @@ class LoginThrottle:
 
     async def record_success(self, email: str) -> None:
         # The IP counter stays: one good account must not launder an IP's guesses at others.
-        await self.store.run(lambda: self.store.redis.delete(account_key(email)),
+        key = account_key(email)
+        await self.store.run(lambda: self.store.redis.execute(key, "DEL", key),
                              what="throttle_reset")

@@ -8,8 +8,8 @@ import asyncio
 import time
 
 import aiohttp
+from shared.cluster import RedisClusterClient
 
-from gateway.cluster import RedisClusterClient
 from gateway.fallback import CircuitBreaker
 
 

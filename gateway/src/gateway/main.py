@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from shared.jwt import JwtVerifier, RemoteKeySet
 from shared.logging import get_logger
-from shared.redis import parse_nodes
+from shared.redis import create_cluster_client
 from shared.retry import retry_with_backoff
 from shared.server import serve
 from shared.tracing import configure_tracing
@@ -14,7 +14,6 @@ from starlette.types import ASGIApp
 
 from gateway.app import Gateway
 from gateway.auth import Authenticator
-from gateway.cluster import RedisClusterClient
 from gateway.config import Settings
 from gateway.fallback import CircuitBreaker, FallbackLimiter
 from gateway.health import ReadinessProbe
@@ -37,8 +36,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     limiter = None
     redis = None
     if settings.RATE_LIMIT_ENABLED:
-        redis = RedisClusterClient(parse_nodes(settings.REDIS_NODES),
-                                   timeout=settings.REDIS_SOCKET_TIMEOUT_MS / 1000)
+        redis = create_cluster_client(settings.REDIS_NODES,
+                                      timeout=settings.REDIS_SOCKET_TIMEOUT_MS / 1000)
         breaker = CircuitBreaker(settings.CIRCUIT_FAILURE_THRESHOLD,
                                  settings.CIRCUIT_OPEN_SECONDS)
         limiter = RateLimiter(redis, FallbackLimiter(settings.FALLBACK_MAX_KEYS), breaker,

@@ -12,10 +12,9 @@ import math
 import os
 from dataclasses import dataclass
 
+from shared.cluster import RedisClusterClient, Script
 from shared.logging import get_logger
-from shared.tracing import tracing_enabled
 
-from gateway.cluster import RedisClusterClient, Script
 from gateway.config import RoutePolicy
 from gateway.fallback import CircuitBreaker, FallbackLimiter
 
@@ -135,7 +134,6 @@ class RateLimiter:
         self.fallback = fallback
         self.breaker = breaker
         self.budget = budget
-        self._call = self._traced_call if tracing_enabled() else self._plain_call
         # Unique sorted-set members across processes without a second round trip.
         self._nonce = f"{os.getpid():x}.{os.urandom(4).hex()}."
         self._counter = itertools.count()
@@ -145,20 +143,6 @@ class RateLimiter:
         requests do not spend their Redis budget on it (and fall back needlessly)."""
         await self.redis.initialize(SLIDING_WINDOW)
 
-    def _plain_call(self, key: str, args: tuple[int, int, str]) -> "asyncio.Future[object]":
-        return asyncio.ensure_future(self.redis.evalsha(SLIDING_WINDOW, key, args))
-
-    def _traced_call(self, key: str, args: tuple[int, int, str]) -> "asyncio.Future[object]":
-        from opentelemetry import trace
-
-        async def call() -> object:
-            with trace.get_tracer("gateway.ratelimit").start_as_current_span(
-                    "EVALSHA", kind=trace.SpanKind.CLIENT,
-                    attributes={"db.system": "redis", "db.operation": "EVALSHA"}):
-                return await self.redis.evalsha(SLIDING_WINDOW, key, args)
-
-        return asyncio.ensure_future(call())
-
     async def check(self, policy: CompiledPolicy, client_ip: str) -> Decision | None:
         """The decision for one request; None when it must be refused as unavailable."""
         key = policy.key(client_ip)
@@ -167,7 +151,8 @@ class RateLimiter:
             # Shielded: the budget stops our wait, never the call itself, so a slow reply
             # or a slot-map read finishes in the background instead of being redone under
             # the next request's budget.
-            call = self._call(key, (policy.limit, policy.window_ms, member))
+            call = asyncio.ensure_future(self.redis.evalsha(
+                SLIDING_WINDOW, (key,), (policy.limit, policy.window_ms, member)))
             call.add_done_callback(_consume)
             try:
                 async with asyncio.timeout(self.budget):

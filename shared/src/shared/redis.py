@@ -1,8 +1,7 @@
-"""Redis Cluster client with the timeouts and pool size a service needs."""
+"""Connecting to the Redis Cluster: the seed list and a client with a timeout that suits a
+request path (a frozen node never holds a caller longer than `timeout`)."""
 
-from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
+from shared.cluster import RedisClusterClient
 
 
 def parse_nodes(spec: str) -> list[tuple[str, int]]:
@@ -19,24 +18,6 @@ def parse_nodes(spec: str) -> list[tuple[str, int]]:
     return nodes
 
 
-def create_cluster_client(
-    nodes: str,
-    *,
-    socket_timeout: float = 0.25,
-    connect_timeout: float = 0.25,
-    max_connections: int = 512,
-    retries: int = 1,
-) -> RedisCluster:
-    """An asyncio RedisCluster client that never waits long on a sick node.
-
-    redis-py's defaults (5 s socket timeouts, 10 cluster retries) would let one frozen
-    node stall every request; callers also bound each call with their own budget."""
-    return RedisCluster(
-        startup_nodes=[ClusterNode(host, port) for host, port in parse_nodes(nodes)],
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=connect_timeout,
-        max_connections=max_connections,
-        require_full_coverage=False,
-        retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), retries),
-        decode_responses=False,
-    )
+def create_cluster_client(nodes: str, *, timeout: float = 0.25) -> RedisClusterClient:
+    """The project's cluster client (shared.cluster) for `nodes`, the discovery seed list."""
+    return RedisClusterClient(parse_nodes(nodes), timeout=timeout)

@@ -58,5 +58,4 @@ class RedisSettings(BaseSettings):
 
     # Startup nodes `host:port,...`; the client discovers the rest of the cluster
     REDIS_NODES: str = ",".join(f"127.0.0.1:{port}" for port in range(6379, 6385))
-    REDIS_SOCKET_TIMEOUT_MS: int = 250  # per socket operation: a frozen node never stalls us
-    REDIS_MAX_CONNECTIONS: int = 512  # per node; sized for bursts (the pool does not queue)
+    REDIS_SOCKET_TIMEOUT_MS: int = 250  # connect, and the longest wait for a reply (frozen node)

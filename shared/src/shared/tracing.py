@@ -85,12 +85,3 @@ def instrument_httpx_client(client: Any) -> None:
 
         HTTPXClientInstrumentor.instrument_client(client)
 
-
-def instrument_redis() -> None:
-    """Trace redis-py commands (when tracing is on)."""
-    if tracing_enabled():
-        from opentelemetry.instrumentation.redis import RedisInstrumentor
-
-        instrumentor = RedisInstrumentor()
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument()

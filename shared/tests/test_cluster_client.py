@@ -1,6 +1,6 @@
-"""The gateway's Redis Cluster client against a real cluster: routing, redirections,
+"""The project's Redis Cluster client against a real cluster: routing, redirections,
 script loading, slot migration, and a node that never answers. Each test runs on the
-asyncio loop and on uvloop (what the gateway serves on: its transports and its order of
+asyncio loop and on uvloop (what the services run on: its transports and its order of
 timers and I/O differ)."""
 
 import asyncio
@@ -10,12 +10,23 @@ from typing import Any
 
 import pytest
 import uvloop
-from gateway.cluster import RedisClusterClient, Script
-from gateway.ratelimit import SLIDING_WINDOW
 from redis.crc import key_slot
+from shared.cluster import RedisClusterClient, Script
 from shared.redis import parse_nodes
 
 from devstack import redis_topology
+
+# A counter with a limit, in the shape of the gateway's limiter: {allowed, remaining, member}
+# (the member echoed, so a reply can be matched to its call).
+LIMITED_COUNTER = Script("""
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+local limit = tonumber(ARGV[1])
+if count < limit then
+  redis.call('SET', KEYS[1], count + 1, 'PX', 60000)
+  return {1, limit - count - 1, ARGV[2]}
+end
+return {0, 0, ARGV[2]}
+""")
 
 Body = Callable[[], Awaitable[None]]
 
@@ -41,9 +52,9 @@ def node_id(port: int) -> str:
 
 async def hit(client: RedisClusterClient, key: str, limit: int) -> list[Any]:
     member = uuid.uuid4().hex
-    reply = await client.evalsha(SLIDING_WINDOW, key, (limit, 60_000, member))
+    reply = await client.evalsha(LIMITED_COUNTER, [key], (limit, member))
     assert isinstance(reply, list)
-    assert reply[3] == member.encode()
+    assert reply[2] == member.encode()
     return reply
 
 
@@ -52,7 +63,7 @@ async def test_runs_the_script_on_the_masters_of_the_keys(redis_cluster: Any,
     async def body() -> None:
         client = client_for(redis_cluster)
         try:
-            await client.initialize(SLIDING_WINDOW)
+            await client.initialize(LIMITED_COUNTER)
             assert len(client.masters) == 3
             keys = [f"t:{{cc:{uuid.uuid4().hex}}}" for _ in range(20)]
             replies = [await hit(client, key, 3) for key in keys for _ in range(4)]
@@ -73,8 +84,30 @@ async def test_a_missing_script_is_loaded_with_eval(redis_cluster: Any, on_loop:
         script = Script(f"-- {uuid.uuid4()}\nreturn {{KEYS[1], ARGV[1]}}")
         client = client_for(redis_cluster)
         try:
-            assert await client.evalsha(script, "t:{x}", ["a"]) == [b"t:{x}", b"a"]
-            assert await client.evalsha(script, "t:{x}", ["b"]) == [b"t:{x}", b"b"]
+            assert await client.evalsha(script, ["t:{x}"], ["a"]) == [b"t:{x}", b"a"]
+            assert await client.evalsha(script, ["t:{x}"], ["b"]) == [b"t:{x}", b"b"]
+        finally:
+            await client.aclose()
+
+    await on_loop(body)
+
+
+async def test_commands_and_multi_key_scripts_route_by_slot(redis_cluster: Any,
+                                                           on_loop: Any) -> None:
+    swap = Script("local v = redis.call('GET', KEYS[1]) "
+                  "redis.call('SET', KEYS[2], v, 'PX', 60000) return redis.call('DEL', KEYS[1])")
+
+    async def body() -> None:
+        client = client_for(redis_cluster)
+        tag = uuid.uuid4().hex
+        first, second = f"t:{{{tag}}}:a", f"t:{{{tag}}}:b"
+        try:
+            assert await client.execute(first, "SET", first, "v1", "PX", 60000) == b"OK"
+            assert await client.evalsha(swap, [first, second], []) == 1
+            assert await client.execute(second, "GET", second) == b"v1"
+            assert await client.execute(first, "EXISTS", first) == 0
+            with pytest.raises(ValueError, match="hash tag"):
+                await client.evalsha(swap, [first, f"t:{{other-{tag}}}"], [])
         finally:
             await client.aclose()
 
@@ -87,7 +120,7 @@ async def test_moved_repairs_the_slot_map(redis_cluster: Any, on_loop: Any) -> N
         key = f"t:{{moved:{uuid.uuid4().hex}}}"
         slot = key_slot(key.encode())
         try:
-            await client.initialize(SLIDING_WINDOW)
+            await client.initialize(LIMITED_COUNTER)
             right = client.slots[slot]
             client.slots[slot] = next(m for m in client.masters if m != right)
             assert (await hit(client, key, 5))[:2] == [1, 4]
@@ -115,7 +148,7 @@ async def test_a_silent_node_times_out_and_is_disconnected(on_loop: Any) -> None
             for _ in range(2):  # the second time on a new connection
                 started = loop.time()
                 with pytest.raises(TimeoutError):
-                    await client.evalsha(SLIDING_WINDOW, "t:{silent}", (1, 1000, "m"))
+                    await client.evalsha(LIMITED_COUNTER, ["t:{silent}"], (1, "m"))
                 assert loop.time() - started < 1.0
         finally:
             await client.aclose()
@@ -147,7 +180,7 @@ async def test_exact_counts_while_the_slot_migrates(
             allowed[key] += sum(r[0] for r in replies)
 
         try:
-            await client.initialize(SLIDING_WINDOW)
+            await client.initialize(LIMITED_COUNTER)
             await burst(moved_key, 10)
             target_conn.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", node_id(source))
             source_conn.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", node_id(target))

@@ -1,33 +1,46 @@
-"""A small asyncio Redis Cluster client for the rate limiter's one script.
+"""A small asyncio Redis Cluster client: Lua scripts and single-slot commands on masters.
 
 Why not redis-py's RedisCluster (docs/decisions/0004-gateway-redis-client.md): it spends
 ~150 µs of CPU per EVALSHA on this machine, and during a slot migration its asyncio client
 sends `ASKING` and the redirected command on different pooled connections, which lets
-the importing node create a second copy of a key and over-admit.
+the importing node create a second copy of a key (an over-admitting rate limit, or a
+refresh-token family living on two nodes).
 
 Here every node has one pipelined connection; a redirected call sends `ASKING` and the
-script in one write on the same connection, so the flag always applies to our command.
+command in one write on the same connection, so the flag always applies to our command.
 The slot map comes from `CLUSTER SLOTS`, is patched in place by `MOVED`, and is
-re-read (at most once per `refresh_interval`) after a `MOVED` or a connection failure."""
+re-read (at most once per `refresh_interval`) after a `MOVED` or a connection failure.
+Errors: `OSError`/`TimeoutError` (node unreachable or silent), `ReplyError` (an error
+reply that is not a redirection), `ClusterUnavailable` (no slot map, no master)."""
 
 import asyncio
 import hashlib
 import random
 import time
 from collections import deque
-from collections.abc import Iterable
-from typing import cast
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 from redis.crc import key_slot
-from shared.logging import get_logger
 
-from gateway.resp import Arg, ProtocolError, ReplyError, ReplyParser, encode, encode_many
+from shared.logging import get_logger
+from shared.resp import Arg, ProtocolError, ReplyError, ReplyParser, encode, encode_many
+from shared.tracing import tracing_enabled
 
 _log = get_logger("redis")
 
 Address = tuple[str, int]
 SLOTS = 16384
 MAX_REDIRECTS = 5
+
+
+def _one_slot(keys: Sequence[bytes]) -> int:
+    if not keys:
+        raise ValueError("a cluster script needs at least one key to be routed by")
+    slot = key_slot(keys[0])
+    if any(key_slot(key) != slot for key in keys[1:]):
+        raise ValueError("keys of one script must share a slot (use a {hash tag})")
+    return slot
 
 
 class ClusterUnavailable(Exception):
@@ -151,6 +164,12 @@ class RedisClusterClient:
 
     def __init__(self, startup_nodes: Iterable[Address], *, timeout: float,
                  refresh_interval: float = 0.5) -> None:
+        # With tracing on (OTEL_* environment), a CLIENT span per command.
+        self._tracer: Any = None
+        if tracing_enabled():
+            from opentelemetry import trace
+
+            self._tracer = trace.get_tracer("shared.cluster")
         self.startup_nodes = list(startup_nodes)
         self.timeout = timeout
         self.refresh_interval = refresh_interval
@@ -269,21 +288,42 @@ class RedisClusterClient:
 
     # --- commands ----------------------------------------------------------------
 
-    async def evalsha(self, script: Script, key: str, args: Iterable[Arg]) -> object:
-        """Run `script` on `key`'s master, following MOVED and ASK (with ASKING on the
-        same connection) and loading the script where it is missing."""
-        key_bytes = key.encode()
-        slot = key_slot(key_bytes)
-        tail = (b"1", key_bytes, *args)
+    async def evalsha(self, script: Script, keys: Sequence[str], args: Iterable[Arg]) -> object:
+        """Run `script` on the master of its keys' slot (every key must share one slot,
+        e.g. through a `{hash tag}`), loading it with EVAL where a node lacks it."""
+        encoded = [key.encode() for key in keys]
+        slot = _one_slot(encoded)
+        tail = (len(encoded), *encoded, *args)
+        return await self._traced("EVALSHA", slot, (b"EVALSHA", script.sha, *tail),
+                                  on_noscript=(b"EVAL", script.source, *tail))
+
+    async def execute(self, key: str, *command: Arg) -> object:
+        """Run a single-slot command (e.g. `DEL key`) on the master of `key`'s slot."""
+        slot = key_slot(key.encode())
+        return await self._traced(str(command[0]).upper(), slot, command)
+
+    async def _traced(self, name: str, slot: int, command: Sequence[Arg],
+                      on_noscript: Sequence[Arg] | None = None) -> object:
+        if self._tracer is None:
+            return await self._routed(slot, command, on_noscript)
+        from opentelemetry.trace import SpanKind
+
+        with self._tracer.start_as_current_span(
+                name, kind=SpanKind.CLIENT,
+                attributes={"db.system": "redis", "db.operation": name}):
+            return await self._routed(slot, command, on_noscript)
+
+    async def _routed(self, slot: int, command: Sequence[Arg],
+                      on_noscript: Sequence[Arg] | None) -> object:
+        """Send `command` to the slot's master, following MOVED and ASK (ASKING goes in the
+        same write, on the same connection, so the flag applies to this command)."""
         ask_target: Address | None = None
-        use_eval = False
         for _ in range(MAX_REDIRECTS):
             address = ask_target or await self._master_for(slot)
-            command = (b"EVAL", script.source) if use_eval else (b"EVALSHA", script.sha)
             if ask_target is not None:
-                payload, replies = encode_many([(b"ASKING",), (*command, *tail)]), 2
+                payload, replies = encode_many([(b"ASKING",), command]), 2
             else:
-                payload, replies = encode(*command, *tail), 1
+                payload, replies = encode(*command), 1
             try:
                 reply = await self._call(address, payload, replies)
             except (OSError, TimeoutError, ProtocolError):
@@ -294,15 +334,15 @@ class RedisClusterClient:
             kind = reply.kind
             if kind == "MOVED":
                 self.redirects += 1
-                self.slots[slot] = self._redirect_address(reply)
+                self.slots[slot] = self._redirect_address(address, reply)
                 ask_target = None
                 self._refresh_soon()
             elif kind == "ASK":
                 self.redirects += 1
-                ask_target = self._redirect_address(reply)
-            elif kind == "NOSCRIPT" and not use_eval:
-                use_eval = True  # EVAL also caches the script on that node
-            elif kind == "TRYAGAIN":
+                ask_target = self._redirect_address(address, reply)
+            elif kind == "NOSCRIPT" and on_noscript is not None:
+                command, on_noscript = on_noscript, None  # EVAL also caches the script
+            elif kind == "TRYAGAIN":  # a multi-key command while its slot migrates
                 await asyncio.sleep(0.01)
             else:
                 if kind == "CLUSTERDOWN":
@@ -311,11 +351,12 @@ class RedisClusterClient:
         raise ClusterUnavailable(f"too many redirects for slot {slot}")
 
     @staticmethod
-    def _redirect_address(reply: ReplyError) -> Address:
-        # "MOVED 3999 127.0.0.1:6381" (host may be empty: "MOVED 3999 :6381")
+    def _redirect_address(asked: Address, reply: ReplyError) -> Address:
+        # "MOVED 3999 10.0.0.5:6381"; an empty host ("MOVED 3999 :6381") means the host
+        # of the node that answered.
         target = str(reply.args[0]).split(" ")[2]
         host, _, port = target.rpartition(":")
-        return host or "127.0.0.1", int(port)
+        return host or asked[0], int(port)
 
     async def on_masters(self, *command: Arg) -> list[object]:
         """Send one command to every master; raise on the first failure or error reply."""

@@ -17,6 +17,15 @@ class ReplyError(Exception):
         """The error's first word: MOVED, ASK, NOSCRIPT, TRYAGAIN, CLUSTERDOWN, ERR, ..."""
         return str(self.args[0]).split(" ", 1)[0]
 
+    @property
+    def transient(self) -> bool:
+        """The cluster or node is in trouble (failover, loading, busy), not the command."""
+        return self.kind in _TRANSIENT
+
+
+_TRANSIENT = frozenset({"CLUSTERDOWN", "TRYAGAIN", "LOADING", "MASTERDOWN", "READONLY",
+                        "BUSY", "NOREPLICAS"})
+
 
 class ProtocolError(Exception):
     """The byte stream is not RESP2; the connection cannot be trusted any more."""
