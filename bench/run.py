@@ -116,17 +116,17 @@ def environment() -> dict[str, Any]:
         if line.startswith("model name"):
             cpu_model = line.split(":", 1)[1].strip()
             break
-    import aiohttp
-    import redis
+    import httptools
     import uvicorn
     return {
         "cpu_model": cpu_model, "cpus": os.cpu_count(), "kernel": platform.release(),
         "python": platform.python_version(), "wrk": out("wrk", "-v"),
         "nginx": out("nginx", "-v"), "redis_server": out("redis-server", "--version"),
         "postgres": out(*_postgres_version()), "uvicorn": uvicorn.__version__,
-        "aiohttp": aiohttp.__version__, "redis_py": redis.__version__,
-        "hiredis": _hiredis(), "git_commit": out("git", "-C", str(REPO_ROOT), "rev-parse",
-                                                   "HEAD"),
+        # The gateway's upstream HTTP and Redis clients are its own (decisions 0004, 0005),
+        # built on httptools' parser and RESP2 by hand.
+        "httptools": httptools.__version__,
+        "git_commit": out("git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"),
         "loadavg_before": _loadavg(),
     }
 
@@ -137,14 +137,6 @@ def _postgres_version() -> list[str]:
         return [str(binaries.postgres_bin_dir().postgres), "--version"]
     except Exception:
         return ["postgres", "--version"]
-
-
-def _hiredis() -> str:
-    try:
-        import hiredis
-        return str(hiredis.__version__)
-    except ImportError:
-        return "not installed"
 
 
 def _loadavg() -> str:

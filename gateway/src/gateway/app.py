@@ -51,8 +51,6 @@ class Gateway:
         self.default_policy = CompiledPolicy(settings.default_policy, prefix)
         self.policies = {path: CompiledPolicy(policy, prefix)
                          for path, policy in settings.route_policies.items()}
-        self.upstreams = {Target.AUTH: settings.AUTH_SERVICE_URL,
-                          Target.USERS: settings.USER_SERVICE_URL}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -203,21 +201,20 @@ class Gateway:
         request_id = request_id_var.get() or ""
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         query: bytes = scope["query_string"]
-        url = self.upstreams[route.target] + raw_path.decode("ascii")
-        if query:
-            url = f"{url}?{query.decode('ascii')}"
+        target = raw_path + b"?" + query if query else raw_path
         proto: str = scope["scheme"]
         if request.forwarded_proto in ("http", "https") and self._peer_trusted(scope):
             proto = request.forwarded_proto  # a trusted proxy terminated TLS
         forward = request.forward
-        forward += [("x-request-id", request_id), ("x-forwarded-for", client_ip),
-                    ("x-forwarded-proto", proto)]
+        forward += [(b"x-request-id", request_id.encode()),
+                    (b"x-forwarded-for", client_ip.encode()),
+                    (b"x-forwarded-proto", proto.encode())]
         method: str = scope["method"]
         upstream = route.target.value
         started = time.perf_counter()
         try:
             status, upstream_headers, payload = await resources.proxy.forward(
-                method, url, forward, body)
+                upstream, method, target, forward, body)
         except UpstreamError as exc:
             self.metrics.upstream_errors.labels(upstream, exc.code).inc()
             return await send_problem(send, exc.status, exc.code, exc.detail,

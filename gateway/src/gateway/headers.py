@@ -31,7 +31,7 @@ _RESPONSE_OWN = frozenset({
 class RequestHeaders:
     """What the gateway needs from the client's headers, and what may be forwarded."""
 
-    forward: list[tuple[str, str]] = field(default_factory=list)
+    forward: list[Header] = field(default_factory=list)
     request_id: str | None = None
     authorization: bytes | None = None
     forwarded_for: str | None = None
@@ -75,11 +75,11 @@ def scan_request(raw: list[Header]) -> RequestHeaders:
             continue
         if name == b"authorization":
             out.authorization = value
-        forward.append((name.decode("latin-1"), value.decode("latin-1")))
+        forward.append((name, value))
     out.size = size
     if named:
         # Headers the client declared hop-by-hop in Connection must not travel further.
-        out.forward = [(n, v) for n, v in forward if n.encode("latin-1") not in named]
+        out.forward = [(n, v) for n, v in forward if n not in named]
     return out
 
 

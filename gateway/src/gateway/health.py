@@ -7,10 +7,10 @@ only make things worse. The details say `"ratelimit": "fallback"` instead."""
 import asyncio
 import time
 
-import aiohttp
 from shared.cluster import RedisClusterClient
 
 from gateway.fallback import CircuitBreaker
+from gateway.upstream import Upstream, UpstreamFailure
 
 
 class ReadinessProbe:
@@ -19,14 +19,12 @@ class ReadinessProbe:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
-        upstreams: dict[str, str],
+        upstreams: dict[str, Upstream],
         redis: RedisClusterClient | None,
         breaker: CircuitBreaker | None,
         cache_seconds: float,
         timeout: float = 1.0,
     ) -> None:
-        self.session = session
         self.upstreams = upstreams
         self.redis = redis
         self.breaker = breaker
@@ -36,17 +34,15 @@ class ReadinessProbe:
         self._result: tuple[bool, dict[str, str]] = (False, {})
         self._lock = asyncio.Lock()
 
-    async def _upstream(self, base: str) -> str:
+    async def _upstream(self, upstream: Upstream) -> str:
         try:
-            async with asyncio.timeout(self.timeout), self.session.get(
-                f"{base}/health/ready", allow_redirects=False
-            ) as response:
-                await response.read()
-                return "ok" if response.status == 200 else f"http_{response.status}"
+            async with asyncio.timeout(self.timeout):
+                response = await upstream.request("GET", b"/health/ready", [])
         except TimeoutError:
             return "timeout"
-        except Exception as exc:
-            return type(exc).__name__
+        except UpstreamFailure as failure:
+            return failure.reason
+        return "ok" if response.status == 200 else f"http_{response.status}"
 
     async def _redis(self) -> str:
         if self.redis is None:

@@ -17,9 +17,11 @@ from gateway.auth import Authenticator
 from gateway.config import Settings
 from gateway.fallback import CircuitBreaker, FallbackLimiter
 from gateway.health import ReadinessProbe
-from gateway.proxy import Proxy, create_session
+from gateway.proxy import Proxy
 from gateway.ratelimit import RateLimiter
 from gateway.resources import Resources
+from gateway.routing import Target
+from gateway.upstream import Upstream
 
 _log = get_logger("gateway")
 
@@ -28,10 +30,15 @@ _log = get_logger("gateway")
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     """Upstream pool, Redis Cluster client and JWKS keys. Nothing here blocks start-up
     on a dependency: Redis and the JWKS are (re)tried in the background."""
-    session = create_session(
-        settings.UPSTREAM_POOL_SIZE, settings.UPSTREAM_KEEPALIVE_SECONDS,
-        settings.UPSTREAM_CONNECT_TIMEOUT_SECONDS, settings.UPSTREAM_READ_TIMEOUT_SECONDS,
-    )
+    upstreams = {
+        name: Upstream(url, pool_size=settings.UPSTREAM_POOL_SIZE,
+                       keepalive=settings.UPSTREAM_KEEPALIVE_SECONDS,
+                       connect_timeout=settings.UPSTREAM_CONNECT_TIMEOUT_SECONDS,
+                       read_timeout=settings.UPSTREAM_READ_TIMEOUT_SECONDS)
+        for name, url in ((Target.AUTH.value, settings.AUTH_SERVICE_URL),
+                          (Target.USERS.value, settings.USER_SERVICE_URL))
+    }
+    proxy = Proxy(upstreams)
     background: list[asyncio.Task[object]] = []
     limiter = None
     redis = None
@@ -61,17 +68,15 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     else:
         _log.warning("jwt_disabled", reason="benchmark attribution only")
     readiness = ReadinessProbe(
-        session,
-        {"auth-service": settings.AUTH_SERVICE_URL, "user-service": settings.USER_SERVICE_URL},
-        redis, limiter.breaker if limiter else None, settings.READINESS_CACHE_SECONDS,
+        upstreams, redis, limiter.breaker if limiter else None, settings.READINESS_CACHE_SECONDS,
     )
     try:
-        yield Resources(Proxy(session), limiter, authenticator, readiness, keys)
+        yield Resources(proxy, limiter, authenticator, readiness, keys)
     finally:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
-        await session.close()
+        proxy.close()
         if redis is not None:
             await redis.aclose()
         if keys is not None:

@@ -1,16 +1,21 @@
-"""Forwarding to an upstream over pooled keep-alive connections (aiohttp; see
-docs/decisions/0001-gateway-upstream-client.md for the measurement behind the choice)."""
+"""Forwarding a request to an upstream service and mapping failures to problem statuses
+(the HTTP client is gateway/upstream.py; docs/decisions/0005-gateway-upstream-http.md)."""
 
+from typing import Any
 
-import aiohttp
-from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 from shared.tracing import tracing_enabled
 from starlette.types import Receive
-from yarl import URL
 
 from gateway.headers import Header, response_headers
+from gateway.upstream import Upstream, UpstreamFailure
 
-_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+_TRACE_HEADERS = frozenset({b"traceparent", b"tracestate"})
+_FAILURES = {  # UpstreamFailure.reason -> (status, code, detail)
+    "unreachable": (502, "upstream_unavailable", "The upstream is not reachable"),
+    "timeout": (504, "upstream_timeout", "The upstream did not answer in time"),
+    "closed": (502, "upstream_unavailable", "The upstream closed the connection"),
+    "invalid": (502, "upstream_unavailable", "The upstream answered with an invalid response"),
+}
 
 
 class BodyTooLarge(Exception):
@@ -50,62 +55,51 @@ async def read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def create_session(
-    pool_size: int, keepalive: float, connect_timeout: float, read_timeout: float
-) -> aiohttp.ClientSession:
-    """The one upstream session: keep-alive pool per upstream host, raw bytes both ways."""
-    connector = aiohttp.TCPConnector(
-        limit=0, limit_per_host=pool_size, keepalive_timeout=keepalive,
-        ttl_dns_cache=300, enable_cleanup_closed=True,
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout, sock_read=read_timeout,
-            # Waiting for a pooled connection plus connecting: bounded too.
-            connect=connect_timeout * 2,
-        ),
-        auto_decompress=False,  # pass Content-Encoding through untouched
-        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-        cookie_jar=aiohttp.DummyCookieJar(),
-        raise_for_status=False,
-        # With tracing on: a client span per upstream call, and its `traceparent` replaces
-        # the caller's (the gateway's server span is the caller's child).
-        trace_configs=[create_trace_config()] if tracing_enabled() else None,
-    )
-
-
 class Proxy:
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self.session = session
+    """The upstreams by name, and one forwarding call."""
 
-    async def forward(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
-    ) -> tuple[int, list[Header], bytes]:
+    def __init__(self, upstreams: dict[str, Upstream]) -> None:
+        self.upstreams = upstreams
+        self._tracer: Any = None
+        if tracing_enabled():
+            from opentelemetry import trace
+
+            self._tracer = trace.get_tracer("gateway.proxy")
+
+    async def forward(self, upstream: str, method: str, target: bytes, headers: list[Header],
+                      body: bytes | None) -> tuple[int, list[Header], bytes]:
         """(status, filtered response headers, body); raises UpstreamError."""
-        target = URL(url, encoded=True)  # never re-quote: the path was validated raw
-        attempts = 2 if method in _IDEMPOTENT else 1
-        for attempt in range(attempts):
-            try:
-                async with self.session.request(
-                    method, target, headers=headers, data=body, allow_redirects=False,
-                ) as response:
-                    payload = await response.read()
-                    return response.status, response_headers(response.raw_headers), payload
-            except aiohttp.ServerDisconnectedError:
-                # A pooled keep-alive connection the upstream had just closed: safe to
-                # retry once for idempotent methods only.
-                if attempt + 1 < attempts:
-                    continue
-                raise UpstreamError(502, "upstream_unavailable",
-                                    "The upstream closed the connection") from None
-            except (TimeoutError, aiohttp.ServerTimeoutError):
-                raise UpstreamError(504, "upstream_timeout",
-                                    "The upstream did not answer in time") from None
-            except aiohttp.ClientConnectorError:
-                raise UpstreamError(502, "upstream_unavailable",
-                                    "The upstream is not reachable") from None
-            except aiohttp.ClientError:
-                raise UpstreamError(502, "upstream_unavailable",
-                                    "The upstream answered with an invalid response") from None
-        raise AssertionError("unreachable")
+        if self._tracer is not None:
+            return await self._traced(upstream, method, target, headers, body)
+        return await self._forward(upstream, method, target, headers, body)
+
+    async def _forward(self, upstream: str, method: str, target: bytes, headers: list[Header],
+                       body: bytes | None) -> tuple[int, list[Header], bytes]:
+        try:
+            response = await self.upstreams[upstream].request(method, target, headers, body)
+        except UpstreamFailure as failure:
+            raise UpstreamError(*_FAILURES[failure.reason]) from None
+        return response.status, response_headers(response.headers), response.body
+
+    async def _traced(self, upstream: str, method: str, target: bytes, headers: list[Header],
+                      body: bytes | None) -> tuple[int, list[Header], bytes]:
+        """A CLIENT span per upstream call; its `traceparent` replaces the caller's (the
+        gateway's server span is the caller's child, so the trace stays one)."""
+        from opentelemetry import propagate, trace
+
+        with self._tracer.start_as_current_span(
+                f"{method} {upstream}", kind=trace.SpanKind.CLIENT,
+                attributes={"http.request.method": method, "server.address": upstream,
+                            "url.path": target.split(b"?", 1)[0].decode("latin-1")}) as span:
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+            traced = [h for h in headers if h[0] not in _TRACE_HEADERS]
+            traced += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in carrier.items()]
+            status, response_headers_, payload = await self._forward(
+                upstream, method, target, traced, body)
+            span.set_attribute("http.response.status_code", status)
+            return status, response_headers_, payload
+
+    def close(self) -> None:
+        for upstream in self.upstreams.values():
+            upstream.close()
