@@ -30,8 +30,10 @@ def test_up_refuses_a_busy_port_and_starts_nothing(tmp_path: Path) -> None:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         busy = squatter.getsockname()[1]
+        auth, user, gateway = free_ports(3, exclude=[*redis_ports, busy])
         config = StackConfig(state_dir=tmp_path / "state", redis_ports=redis_ports,
-                             postgres_port=busy, autorestart=False)
+                             postgres_port=busy, auth_port=auth, user_port=user,
+                             gateway_port=gateway, autorestart=False)
         stack = Stack(config, echo=lambda _line: None)
         with pytest.raises(StackError) as caught:
             stack.up()

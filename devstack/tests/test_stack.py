@@ -74,8 +74,11 @@ def test_failing_step_stops_everything_and_reports_the_log(tmp_path: Path) -> No
     state = Path(tempfile.mkdtemp(prefix="devstack-fail-"))
     state.chmod(0o711)
     redis_ports = free_ports(6, with_bus=True)
+    # Free ports for everything: a `make up` stack (or anything on 3000) must not matter.
+    pg, auth, user, gateway = free_ports(4, exclude=redis_ports)
     config = StackConfig(state_dir=state, redis_ports=redis_ports, autorestart=False,
-                         bin_dir=bin_dir, postgres_port=free_ports(1, exclude=redis_ports)[0])
+                         bin_dir=bin_dir, postgres_port=pg, auth_port=auth, user_port=user,
+                         gateway_port=gateway)
     failing = Stack(config, echo=lambda _line: None)
     try:
         with pytest.raises(StackError, match="user-service migrate failed") as caught:
