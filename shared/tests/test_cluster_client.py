@@ -50,9 +50,12 @@ def node_id(port: int) -> str:
     return next(n.node_id for n in redis_topology.cluster_nodes(port) if "myself" in n.flags)
 
 
-async def hit(client: RedisClusterClient, key: str, limit: int) -> list[Any]:
+async def hit(client: RedisClusterClient, key: str, limit: int, now: bool = False) -> list[Any]:
+    """One counter call; `now`: through `evalsha_now` (written at once, redirections handed
+    to the full path) instead of `evalsha`."""
     member = uuid.uuid4().hex
-    reply = await client.evalsha(LIMITED_COUNTER, [key], (limit, member))
+    call = client.evalsha_now if now else client.evalsha
+    reply = await call(LIMITED_COUNTER, [key], (limit, member))
     assert isinstance(reply, list)
     assert reply[2] == member.encode()
     return reply
@@ -122,9 +125,16 @@ async def test_moved_repairs_the_slot_map(redis_cluster: Any, on_loop: Any) -> N
         try:
             await client.initialize(LIMITED_COUNTER)
             right = client.slots[slot]
-            client.slots[slot] = next(m for m in client.masters if m != right)
+            wrong = next(m for m in client.masters if m != right)
+            client.slots[slot] = wrong
             assert (await hit(client, key, 5))[:2] == [1, 4]
             assert client.redirects == 1
+            assert client.slots[slot] == right
+            # Again through evalsha_now: written at once on the (open) connection to
+            # `wrong`, whose MOVED hands the call to the full path.
+            client.slots[slot] = wrong
+            assert (await hit(client, key, 5, now=True))[:2] == [1, 3]
+            assert client.redirects == 2
             assert client.slots[slot] == right
         finally:
             await client.aclose()
@@ -176,7 +186,8 @@ async def test_exact_counts_while_the_slot_migrates(
         allowed = {moved_key: 0, new_key: 0}
 
         async def burst(key: str, n: int) -> None:
-            replies = await asyncio.gather(*(hit(client, key, 40) for _ in range(n)))
+            replies = await asyncio.gather(*(hit(client, key, 40, now=i % 2 == 0)
+                                             for i in range(n)))
             allowed[key] += sum(r[0] for r in replies)
 
         try:

@@ -69,6 +69,26 @@ def _decision(reply: object, member: str) -> "Decision":
     raise MismatchedReply(repr(reply)[:200])
 
 
+async def _settled_within(call: "asyncio.Future[object]", seconds: float) -> bool:
+    """Wait for `call` at most `seconds`, never cancelling it; True when it has settled.
+    (asyncio.timeout + shield do the same with a task and a cancellation per request.)"""
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = loop.call_later(seconds, wake)
+    call.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        call.remove_done_callback(wake)
+    return call.done()
+
+
 def _consume(call: "asyncio.Future[object]") -> None:
     """Retrieve a background call's outcome (it was logged as a breaker failure already)."""
     if not call.cancelled():
@@ -148,16 +168,16 @@ class RateLimiter:
         key = policy.key(client_ip)
         if self.breaker.allow():
             member = f"{self._nonce}{next(self._counter)}"
-            # Shielded: the budget stops our wait, never the call itself, so a slow reply
-            # or a slot-map read finishes in the background instead of being redone under
-            # the next request's budget.
-            call = asyncio.ensure_future(self.redis.evalsha(
-                SLIDING_WINDOW, (key,), (policy.limit, policy.window_ms, member)))
+            # The budget ends our wait, never the call itself, so a slow reply or a
+            # slot-map read finishes in the background instead of being redone under the
+            # next request's budget.
+            call = self.redis.evalsha_now(
+                SLIDING_WINDOW, (key,), (policy.limit, policy.window_ms, member))
             call.add_done_callback(_consume)
             try:
-                async with asyncio.timeout(self.budget):
-                    result = await asyncio.shield(call)
-                decision = _decision(result, member)
+                if not await _settled_within(call, self.budget):
+                    raise TimeoutError(f"no Redis decision within {self.budget} s")
+                decision = _decision(call.result(), member)
             except Exception as exc:  # any Redis trouble, incl. our own budget timeout
                 self.breaker.failure(type(exc).__name__)
             else:

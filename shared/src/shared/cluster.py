@@ -34,6 +34,17 @@ SLOTS = 16384
 MAX_REDIRECTS = 5
 
 
+def _copy_outcome(source: "asyncio.Future[object]", target: "asyncio.Future[object]") -> None:
+    if target.done():
+        return
+    if source.cancelled():
+        target.cancel()
+    elif source.exception() is not None:
+        target.set_exception(source.exception())  # type: ignore[arg-type]
+    else:
+        target.set_result(source.result())
+
+
 def _one_slot(keys: Sequence[bytes]) -> int:
     if not keys:
         raise ValueError("a cluster script needs at least one key to be routed by")
@@ -297,10 +308,50 @@ class RedisClusterClient:
         return await self._traced("EVALSHA", slot, (b"EVALSHA", script.sha, *tail),
                                   on_noscript=(b"EVAL", script.source, *tail))
 
+    def evalsha_now(self, script: Script, keys: Sequence[str],
+                    args: Iterable[Arg]) -> "asyncio.Future[object]":
+        """`evalsha`, started before this returns: when the slot's master is connected the
+        command is written at once (no task, no extra loop turn: the limiter's hot path),
+        and only a redirection, a missing script or a failure takes the full path."""
+        encoded = [key.encode() for key in keys]
+        slot = _one_slot(encoded)
+        tail = (len(encoded), *encoded, *args)
+        command = (b"EVALSHA", script.sha, *tail)
+        on_noscript = (b"EVAL", script.source, *tail)
+        address = self.slots[slot]
+        connection = self._connections.get(address) if address is not None else None
+        if address is None or connection is None or connection.closed \
+                or self._tracer is not None:
+            return asyncio.ensure_future(self._traced("EVALSHA", slot, command, on_noscript))
+        sent_now = connection.call(encode(*command))
+        result: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+
+        def settle(sent: "asyncio.Future[object]") -> None:
+            error = sent.exception()
+            if error is None and not isinstance(sent.result(), ReplyError):
+                if not result.done():
+                    result.set_result(sent.result())
+                return
+            if error is not None:  # the same handling as the full path's
+                self._refresh_soon()
+                if not result.done():
+                    result.set_exception(error)
+                return
+            redirected = sent.result()
+            assert isinstance(redirected, ReplyError)
+            full = asyncio.ensure_future(self._routed(slot, command, on_noscript,
+                                                      first=(address, redirected)))
+            full.add_done_callback(lambda done: _copy_outcome(done, result))
+
+        sent_now.add_done_callback(settle)
+        return result
+
     async def execute(self, key: str, *command: Arg) -> object:
         """Run a single-slot command (e.g. `DEL key`) on the master of `key`'s slot."""
         slot = key_slot(key.encode())
-        return await self._traced(str(command[0]).upper(), slot, command)
+        name = command[0]
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        return await self._traced(name.upper(), slot, command)
 
     async def _traced(self, name: str, slot: int, command: Sequence[Arg],
                       on_noscript: Sequence[Arg] | None = None) -> object:
@@ -314,21 +365,27 @@ class RedisClusterClient:
             return await self._routed(slot, command, on_noscript)
 
     async def _routed(self, slot: int, command: Sequence[Arg],
-                      on_noscript: Sequence[Arg] | None) -> object:
+                      on_noscript: Sequence[Arg] | None,
+                      first: tuple[Address, ReplyError] | None = None) -> object:
         """Send `command` to the slot's master, following MOVED and ASK (ASKING goes in the
-        same write, on the same connection, so the flag applies to this command)."""
+        same write, on the same connection, so the flag applies to this command). `first`:
+        the command was sent already, and this node answered with this error."""
         ask_target: Address | None = None
+        reply: object
         for _ in range(MAX_REDIRECTS):
-            address = ask_target or await self._master_for(slot)
-            if ask_target is not None:
-                payload, replies = encode_many([(b"ASKING",), command]), 2
+            if first is not None:
+                (address, reply), first = first, None
             else:
-                payload, replies = encode(*command), 1
-            try:
-                reply = await self._call(address, payload, replies)
-            except (OSError, TimeoutError, ProtocolError):
-                self._refresh_soon()
-                raise
+                address = ask_target or await self._master_for(slot)
+                if ask_target is not None:
+                    payload, replies = encode_many([(b"ASKING",), command]), 2
+                else:
+                    payload, replies = encode(*command), 1
+                try:
+                    reply = await self._call(address, payload, replies)
+                except (OSError, TimeoutError, ProtocolError):
+                    self._refresh_soon()
+                    raise
             if not isinstance(reply, ReplyError):
                 return reply
             kind = reply.kind
