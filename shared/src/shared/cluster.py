@@ -58,6 +58,20 @@ class ClusterUnavailable(Exception):
     """No slot map could be read, or the key's slot has no master."""
 
 
+class _Pending:
+    """A call waiting on a connection: its future, the replies still to read for it (a
+    pipelined call such as ASKING + EVALSHA has two), when it was sent, and the first
+    error reply among its replies."""
+
+    __slots__ = ("error", "future", "replies", "sent_at")
+
+    def __init__(self, future: "asyncio.Future[object]", replies: int, sent_at: float) -> None:
+        self.future = future
+        self.replies = replies
+        self.sent_at = sent_at
+        self.error: ReplyError | None = None
+
+
 class NodeConnection(asyncio.Protocol):
     """One TCP connection to one node; replies come back in the order commands went out,
     so each waiting caller is a future in a FIFO. A command unanswered after `timeout`
@@ -69,10 +83,9 @@ class NodeConnection(asyncio.Protocol):
         self.closed = False
         self._transport: asyncio.Transport | None = None
         self._parser = ReplyParser()
-        # (future, replies still to read for it, when it was sent)
-        self._waiting: deque[list[object]] = deque()
+        self._waiting: deque[_Pending] = deque()
         self._watchdog: asyncio.TimerHandle | None = None
-        self._suspect: list[object] | None = None  # an overdue entry, looked at once more
+        self._suspect: _Pending | None = None  # an overdue call, looked at once more
         self._loop = asyncio.get_running_loop()
 
     @classmethod
@@ -95,7 +108,7 @@ class NodeConnection(asyncio.Protocol):
         if self.closed or self._transport is None:
             future.set_exception(ConnectionError(f"connection to {self.address} closed"))
             return future
-        self._waiting.append([future, replies, self._loop.time(), None])
+        self._waiting.append(_Pending(future, replies, self._loop.time()))
         self._transport.write(payload)
         if self._watchdog is None:
             self._watchdog = self._loop.call_later(self.timeout, self._check_overdue)
@@ -112,24 +125,21 @@ class NodeConnection(asyncio.Protocol):
             if not self._waiting:
                 self._fail(ProtocolError("reply without a command"))
                 return
-            entry = self._waiting[0]
-            entry[1] -= 1  # type: ignore[operator]
-            if isinstance(reply, ReplyError) and entry[3] is None:
-                entry[3] = reply  # the first error of a pipelined call wins
-            if entry[1] == 0:
+            pending = self._waiting[0]
+            pending.replies -= 1
+            if isinstance(reply, ReplyError) and pending.error is None:
+                pending.error = reply  # the first error of a pipelined call wins
+            if pending.replies == 0:
                 self._waiting.popleft()
-                future: asyncio.Future[object] = entry[0]  # type: ignore[assignment]
-                if not future.done():
-                    error = entry[3]
-                    future.set_result(error if error is not None else reply)
+                if not pending.future.done():
+                    pending.future.set_result(pending.error or reply)
 
     def _check_overdue(self) -> None:
         self._watchdog = None
         if not self._waiting:
             return
         oldest = self._waiting[0]
-        sent_at: float = oldest[2]  # type: ignore[assignment]
-        overdue_at = sent_at + self.timeout
+        overdue_at = oldest.sent_at + self.timeout
         now = self._loop.time()
         if now < overdue_at:
             self._watchdog = self._loop.call_at(overdue_at, self._check_overdue)
@@ -154,7 +164,7 @@ class NodeConnection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
         while self._waiting:
-            future: asyncio.Future[object] = self._waiting.popleft()[0]  # type: ignore[assignment]
+            future = self._waiting.popleft().future
             if not future.done():
                 future.set_exception(error)
 
@@ -171,7 +181,7 @@ class Script:
 
 
 class RedisClusterClient:
-    """Routes single-key script calls to the master of the key's slot."""
+    """Routes scripts and single-slot commands to the master of their slot."""
 
     def __init__(self, startup_nodes: Iterable[Address], *, timeout: float,
                  refresh_interval: float = 0.5) -> None:
@@ -257,6 +267,7 @@ class RedisClusterClient:
                 return
             except (OSError, TimeoutError, ReplyError, ProtocolError) as exc:
                 errors.append(f"{node[0]}:{node[1]} {type(exc).__name__}")
+        _log.warning("redis_slot_map_unavailable", errors=errors)
         raise ClusterUnavailable("no node answered CLUSTER SLOTS: " + ", ".join(errors))
 
     def _apply_slot_map(self, queried: Address, reply: object) -> None:
@@ -273,6 +284,9 @@ class RedisClusterClient:
                 self.known.add(self._address(queried, replica))
             for slot in range(start, end + 1):
                 slots[slot] = address
+        if masters != self.masters:  # a failover, a new shard, or the first read
+            _log.info("redis_masters", masters=sorted(f"{h}:{p}" for h, p in masters),
+                      previous=sorted(f"{h}:{p}" for h, p in self.masters))
         self.slots = slots
         self.masters = masters
         # Connections to nodes that are no longer masters are closed when they fail; a
