@@ -139,3 +139,37 @@ async def test_list_never_contains_password_hash(client: httpx.AsyncClient, admi
     assert response.status_code == 200
     assert "password_hash" not in response.text
     assert "argon2" not in response.text
+
+
+async def test_the_last_active_admin_cannot_be_removed(
+        client: httpx.AsyncClient, admin, make_user, problem) -> None:
+    for attempt in ({"role": "user"}, {"is_active": False}):
+        problem(await client.patch(f"/users/{admin.id}", json=attempt, headers=admin.auth),
+                409, "last_admin")
+    problem(await client.delete(f"/users/{admin.id}", headers=admin.auth), 409, "last_admin")
+    problem(await client.delete("/users/me", headers=admin.auth), 409, "last_admin")
+    assert (await client.get(f"/users/{admin.id}", headers=admin.auth)).json()["role"] == "admin"
+    # With a second active admin, either may step down (a disabled admin does not count).
+    disabled = await make_user(role="admin")
+    assert (await client.patch(f"/users/{disabled.id}", json={"is_active": False},
+                               headers=admin.auth)).status_code == 200
+    problem(await client.patch(f"/users/{admin.id}", json={"role": "user"},
+                               headers=admin.auth), 409, "last_admin")
+    other = await make_user(role="admin")
+    demoted = await client.patch(f"/users/{admin.id}", json={"role": "user"},
+                                 headers=other.auth)
+    assert demoted.json()["role"] == "user"
+    assert (await client.patch(f"/users/{admin.id}", json={"display_name": "x"},
+                               headers=other.auth)).status_code == 200
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one(
+        client: httpx.AsyncClient, admin, make_user) -> None:
+    other = await make_user(role="admin")
+    first, second = await asyncio.gather(
+        client.patch(f"/users/{other.id}", json={"role": "user"}, headers=admin.auth),
+        client.patch(f"/users/{admin.id}", json={"role": "user"}, headers=other.auth))
+    assert sorted([first.status_code, second.status_code]) == [200, 409]
+    survivor = other if first.status_code == 409 else admin  # who is still an admin
+    page = await client.get("/users", params={"role": "admin"}, headers=survivor.auth)
+    assert page.json()["total"] == 1

@@ -23,6 +23,10 @@ class EmailTakenError(Exception):
     """The normalised email already belongs to another user."""
 
 
+class LastAdminError(Exception):
+    """The change would leave no active admin to administer the users."""
+
+
 class InvalidCursorError(ValueError):
     """The pagination cursor was not made by us."""
 
@@ -79,6 +83,29 @@ async def update_user(session: AsyncSession, user: User, changes: dict[str, Any]
     # updated_at is set by the server on UPDATE; read it back without a lazy load.
     await session.refresh(user)
     return user
+
+
+def removes_an_admin(user: User, changes: dict[str, Any] | None = None) -> bool:
+    """Whether applying `changes` (None: deleting) takes an active admin away."""
+    if user.role != "admin" or not user.is_active:
+        return False
+    if changes is None:
+        return True
+    return changes.get("role", "admin") != "admin" or changes.get("is_active", True) is False
+
+
+async def ensure_another_active_admin(session: AsyncSession, user: User) -> None:
+    """LastAdminError unless an active admin other than `user` remains.
+
+    Every active admin row is locked (FOR UPDATE, in id order) until the caller commits:
+    two admins demoting each other at once are serialised, and the second one sees the
+    first one's change and is refused, instead of both passing a count."""
+    user_id = user.id
+    admins = await session.exec(
+        select(User.id).where(User.role == "admin", col(User.is_active).is_(True))
+        .order_by(col(User.id)).with_for_update())
+    if not any(admin_id != user_id for admin_id in admins.all()):
+        raise LastAdminError(str(user_id))  # the request's session rolls back on close
 
 
 async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> bool:

@@ -9,7 +9,7 @@ from shared import ProblemError
 from user_service import crud
 from user_service.deps import AdminUser, SessionDep, SettingsDep
 from user_service.models import EmailPrefix, Role, UserPublic, UsersPublic, UserUpdate
-from user_service.routes.errors import email_taken, problems, user_not_found
+from user_service.routes.errors import email_taken, last_admin, problems, user_not_found
 
 router = APIRouter(prefix="/users", tags=["admin"])
 
@@ -47,7 +47,7 @@ async def read_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep) -> Us
 
 
 @router.patch("/{user_id}", response_model=UserPublic,
-              responses=problems(401, 403, 404, 422))
+              responses=problems(401, 403, 404, 409, 422))
 async def update_user(
     user_id: uuid.UUID, body: UserUpdate, _: AdminUser, session: SessionDep
 ) -> UserPublic:
@@ -59,6 +59,11 @@ async def update_user(
     for name in ("role", "is_active"):
         if name in changes and changes[name] is None:
             raise ProblemError(422, "validation_error", f"{name} cannot be null")
+    if crud.removes_an_admin(user, changes):
+        try:
+            await crud.ensure_another_active_admin(session, user)
+        except crud.LastAdminError:
+            raise last_admin() from None
     try:
         user = await crud.update_user(session, user, changes)
     except crud.EmailTakenError:  # pragma: no cover - email is not admin-editable
@@ -67,9 +72,17 @@ async def update_user(
 
 
 @router.delete("/{user_id}", status_code=204, response_class=Response,
-               responses=problems(401, 403, 404, 422))
+               responses=problems(401, 403, 404, 409, 422))
 async def delete_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep) -> Response:
-    """Delete a user for good."""
+    """Delete a user for good (not the last active admin: 409)."""
+    user = await crud.get_user(session, user_id)
+    if user is None:
+        raise user_not_found()
+    if crud.removes_an_admin(user):
+        try:
+            await crud.ensure_another_active_admin(session, user)
+        except crud.LastAdminError:
+            raise last_admin() from None
     if not await crud.delete_user(session, user_id):
         raise user_not_found()
     return Response(status_code=204)

@@ -15,5 +15,10 @@ def user_not_found() -> ProblemError:
     return ProblemError(404, "user_not_found", "No such user")
 
 
+def last_admin() -> ProblemError:
+    return ProblemError(409, "last_admin",
+                        "This would leave no active admin; promote another user first")
+
+
 def email_taken() -> ProblemError:
     return ProblemError(409, "email_taken", "This email address is already registered")

@@ -6,7 +6,7 @@ from shared import ProblemError
 from user_service import crud
 from user_service.deps import CurrentUser, ResourcesDep, SessionDep
 from user_service.models import UserPublic, UserUpdateMe
-from user_service.routes.errors import email_taken, problems
+from user_service.routes.errors import email_taken, last_admin, problems
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -41,8 +41,14 @@ async def update_me(
 
 
 @router.delete("/me", status_code=204, response_class=Response,
-               responses=problems(401))
+               responses=problems(401, 409))
 async def delete_me(user: CurrentUser, session: SessionDep) -> Response:
-    """Delete your account for good (the row is removed; login and refresh stop working)."""
+    """Delete your account for good (the row is removed; login and refresh stop working).
+    The last active admin cannot (409): nobody would be left to administer the users."""
+    if crud.removes_an_admin(user):
+        try:
+            await crud.ensure_another_active_admin(session, user)
+        except crud.LastAdminError:
+            raise last_admin() from None
     await crud.delete_user(session, user.id)
     return Response(status_code=204)
