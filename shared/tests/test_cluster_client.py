@@ -82,6 +82,31 @@ async def test_runs_the_script_on_the_masters_of_the_keys(redis_cluster: Any,
     await on_loop(body)
 
 
+async def test_a_failed_ping_of_the_masters_rereads_the_slot_map(redis_cluster: Any,
+                                                                on_loop: Any) -> None:
+    """What the gateway's readiness probe relies on when it is the only Redis traffic: a
+    master that moved (a container back at a new address) is found again."""
+    async def body() -> None:
+        client = RedisClusterClient(parse_nodes(redis_cluster.nodes), timeout=1.0,
+                                    refresh_interval=0.0)
+        try:
+            await client.initialize()
+            real = set(client.masters)
+            client.masters = {("127.0.0.1", 9), *list(real)[1:]}  # one master "moved"
+            with pytest.raises(ConnectionRefusedError):
+                await client.on_masters(b"PING")
+            for _ in range(100):
+                if client.masters == real:
+                    break
+                await asyncio.sleep(0.02)
+            assert client.masters == real
+            assert await client.on_masters(b"PING") == [b"PONG"] * 3
+        finally:
+            await client.aclose()
+
+    await on_loop(body)
+
+
 async def test_a_missing_script_is_loaded_with_eval(redis_cluster: Any, on_loop: Any) -> None:
     async def body() -> None:
         script = Script(f"-- {uuid.uuid4()}\nreturn {{KEYS[1], ARGV[1]}}")

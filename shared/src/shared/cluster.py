@@ -434,7 +434,13 @@ class RedisClusterClient:
         if not self.masters:
             await self.refresh()
         payload = encode(*command)
-        replies = await asyncio.gather(*(self._call(m, payload) for m in self.masters))
+        try:
+            replies = await asyncio.gather(*(self._call(m, payload) for m in self.masters))
+        except (OSError, TimeoutError, ProtocolError):
+            # A master moved or died: re-read the map, as the command paths do, so a
+            # gateway whose only Redis calls are readiness probes finds the cluster again.
+            self._refresh_soon()
+            raise
         for reply in replies:
             if isinstance(reply, ReplyError):
                 raise reply
