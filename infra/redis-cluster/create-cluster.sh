@@ -76,7 +76,7 @@ view_problems() {
         }
         END {
             if (seen != count) print "knows " seen + 0 " nodes, not " count
-            if (masters != count / 2) print masters + 0 " masters serve slots, not " count / 2
+            if (masters != int(count / 2)) print masters + 0 " masters serve slots, not " int(count / 2)
             for (id in serving) if (!(id in replicated)) print "master " at[id] " has no replica"
         }'
 }
