@@ -279,9 +279,11 @@ print("\n".join(f"{k}={v}" for k, v in env.items()))' "$FAULT_GATEWAY_PORT" >"$W
     phase_end
 fi
 
-# After the fault phase, which can leave the (idle) main gateway on its fallback limiter for
-# over a minute (killed Redis containers came back at new addresses): then the restart check
-# says so and checks users and tokens only.
+# After the fault phase the (idle) main gateway reports its fallback limiter indefinitely:
+# killed Redis containers came back at new addresses, and its readiness probe PINGs the
+# masters it knew without ever re-reading the slot map (only a limiter call on a moved shard
+# does; gateway/src/gateway/cluster.py `on_masters`). Then the restart check says so and
+# checks users and tokens only.
 if ((in_gateway_netns)) && [[ ${COMPOSE_RESTART:-1} != 0 ]]; then
     phase_start "stop/start"
     redis_ips() {

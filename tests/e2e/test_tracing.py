@@ -5,16 +5,27 @@ import asyncio
 import secrets
 
 import httpx
-from devstack.otlp import OtlpReceiver
+from devstack.otlp import OtlpReceiver, ReceivedSpan
 
 SERVICES = {"gateway", "auth-service", "user-service"}
 
 
-async def _wait_for_trace(receiver: OtlpReceiver, trace_id: str) -> set[str]:
+def _complete(spans: list[ReceivedSpan], parent: str) -> bool:
+    """Everything the test asserts on has arrived. Each service exports its spans in batches
+    as they end, so the gateway's server span (it ends last) can come a batch after the
+    gateway's own client spans, and a child's batch before its parent's."""
+    ids = {s.span_id for s in spans} | {parent}
+    return ({s.service for s in spans} >= SERVICES
+            and any(s.service == "gateway" and s.parent_span_id == parent for s in spans)
+            and all(s.parent_span_id in ids for s in spans))
+
+
+async def _wait_for_trace(receiver: OtlpReceiver, trace_id: str, parent: str) -> set[str]:
     services: set[str] = set()
     for _ in range(100):  # spans are flushed every 100 ms; allow ~10 s
-        services = {span.service for span in receiver.trace(trace_id)}
-        if services >= SERVICES:
+        spans = receiver.trace(trace_id)
+        services = {span.service for span in spans}
+        if _complete(spans, parent):
             break
         await asyncio.sleep(0.1)
     return services
@@ -31,7 +42,7 @@ async def test_login_is_one_trace_across_all_three_services(
     )
     assert login.status_code == 200
 
-    assert await _wait_for_trace(otlp_receiver, trace_id) == SERVICES
+    assert await _wait_for_trace(otlp_receiver, trace_id, parent) == SERVICES
     spans = otlp_receiver.trace(trace_id)
     # The gateway's server span continues the caller's trace under the given parent.
     assert any(s.service == "gateway" and s.parent_span_id == parent for s in spans)
