@@ -170,6 +170,7 @@ GATEWAY_PUBLISH=127.0.0.1:$port
 BASE_IMAGE=$BASE_IMAGE
 OTEL_EXPORTER_OTLP_ENDPOINT=http://gateway:$OTLP_PORT
 OTEL_BSP_SCHEDULE_DELAY=100
+GATEWAY_RATE_LIMIT_ROUTES=/restart-probe=5/3600
 ENV
 
 # --- up ----------------------------------------------------------------------------------------
@@ -279,11 +280,10 @@ print("\n".join(f"{k}={v}" for k, v in env.items()))' "$FAULT_GATEWAY_PORT" >"$W
     phase_end
 fi
 
-# After the fault phase the (idle) main gateway reports its fallback limiter indefinitely:
-# killed Redis containers came back at new addresses, and its readiness probe PINGs the
-# masters it knew without ever re-reading the slot map (only a limiter call on a moved shard
-# does; gateway/src/gateway/cluster.py `on_masters`). Then the restart check says so and
-# checks users and tokens only.
+# After the fault phase the (idle) main gateway finds the moved Redis containers again by
+# itself (a failed readiness PING re-reads the slot map); `save` waits for that, then
+# exhausts a bucket of /restart-probe (5 per hour, GATEWAY_RATE_LIMIT_ROUTES above) that
+# `check` finds still exhausted after the restart.
 if ((in_gateway_netns)) && [[ ${COMPOSE_RESTART:-1} != 0 ]]; then
     phase_start "stop/start"
     redis_ips() {
