@@ -265,7 +265,8 @@ class RedisClusterClient:
                     raise reply
                 self._apply_slot_map(node, reply)
                 return
-            except (OSError, TimeoutError, ReplyError, ProtocolError) as exc:
+            except (OSError, TimeoutError, ReplyError, ProtocolError, ClusterUnavailable,
+                    ValueError) as exc:  # this node cannot tell: ask the next one
                 errors.append(f"{node[0]}:{node[1]} {type(exc).__name__}")
         _log.warning("redis_slot_map_unavailable", errors=errors)
         raise ClusterUnavailable("no node answered CLUSTER SLOTS: " + ", ".join(errors))
@@ -275,13 +276,15 @@ class RedisClusterClient:
             raise ClusterUnavailable(f"{queried} has no slots assigned")
         slots: list[Address | None] = [None] * SLOTS
         masters = set()
+        known = set(self.startup_nodes)
         for entry in reply:
+            if not isinstance(entry, list) or len(entry) < 3:
+                raise ValueError(f"unexpected CLUSTER SLOTS entry from {queried}: {entry!r}")
             start, end, master, *replicas = entry
             address = self._address(queried, master)
             masters.add(address)
-            self.known.add(address)
-            for replica in replicas:
-                self.known.add(self._address(queried, replica))
+            known.add(address)
+            known.update(self._address(queried, replica) for replica in replicas)
             for slot in range(start, end + 1):
                 slots[slot] = address
         if masters != self.masters:  # a failover, a new shard, or the first read
@@ -289,15 +292,20 @@ class RedisClusterClient:
                       previous=sorted(f"{h}:{p}" for h, p in self.masters))
         self.slots = slots
         self.masters = masters
-        # Connections to nodes that are no longer masters are closed when they fail; a
-        # demoted master would answer MOVED, which patches the map anyway.
+        # Forget addresses the cluster no longer has (containers come back at new ones), so
+        # a later re-read does not wait on each of them, and drop their connections.
+        self.known = known
+        for address in [a for a in self._connections if a not in known]:
+            self._connections.pop(address).close()
+        # A demoted master keeps its connection: it answers MOVED, which patches the map.
 
     @staticmethod
-    def _address(queried: Address, node: list[object]) -> Address:
-        host = node[0]
-        assert isinstance(host, bytes)
-        port = node[1]
-        assert isinstance(port, int)
+    def _address(queried: Address, node: object) -> Address:
+        if not isinstance(node, list) or len(node) < 2:
+            raise ValueError(f"unexpected node in CLUSTER SLOTS: {node!r}")
+        host, port = node[0], node[1]
+        if not isinstance(host, bytes) or not isinstance(port, int):
+            raise ValueError(f"unexpected node in CLUSTER SLOTS: {node!r}")
         # An empty or "?" host means "the address you reached me on".
         name = host.decode() if host and host != b"?" else queried[0]
         return name, port
