@@ -42,6 +42,8 @@ class ReadinessProbe:
             return "timeout"
         except UpstreamFailure as failure:
             return failure.reason
+        except Exception as exc:  # a probe reports, it never fails the readiness request
+            return type(exc).__name__
         return "ok" if response.status == 200 else f"http_{response.status}"
 
     async def _redis(self) -> str:
