@@ -76,6 +76,16 @@ def decided_by(gw: RunningGateway, source: str) -> int:
     return sum(n for (src, _), n in gw.app.metrics.decisions().items() if src == source)
 
 
+async def until_back_on_redis(gw: RunningGateway, ip: str, within: float = 20.0) -> None:
+    """Requests from `ip` until one is decided by Redis again (the breaker's probe)."""
+    before = decided_by(gw, "redis")
+    deadline = time.monotonic() + within
+    while decided_by(gw, "redis") == before:
+        assert time.monotonic() < deadline, "gateway never returned to Redis"
+        await timed_get(gw, "/auth/login", ip)
+        await asyncio.sleep(0.2)
+
+
 @pytest.mark.fault
 async def test_fallback_while_nodes_are_down_then_back_to_redis(
         redis_cluster_factory: Callable[[], Any]) -> None:
@@ -84,7 +94,7 @@ async def test_fallback_while_nodes_are_down_then_back_to_redis(
         gw = await stack.start(RATE_LIMIT_REQUESTS=3, CIRCUIT_OPEN_SECONDS=0.5,
                                JWT_ENABLED=False)
         ip = "127.0.0.45"
-        key = f"{gw.settings.RATE_LIMIT_KEY_PREFIX}:{{default:{ip}}}"
+        key = gw.app.default_policy.key(ip)
         assert (await timed_get(gw, "/auth/login", ip))[0] == 200
         assert decided_by(gw, "redis") == 1
         master = cluster.master_for_key(key)
@@ -103,17 +113,7 @@ async def test_fallback_while_nodes_are_down_then_back_to_redis(
         for port in (master, *replicas):
             cluster.start_node(port)
         await asyncio.to_thread(cluster.wait_healthy, 60)
-        other = "127.0.0.46"
-        before = decided_by(gw, "redis")
-
-        async def back_on_redis() -> bool:
-            await timed_get(gw, "/auth/login", other)
-            return decided_by(gw, "redis") > before
-
-        deadline = time.monotonic() + 20
-        while not await back_on_redis():
-            assert time.monotonic() < deadline, "gateway never returned to Redis"
-            await asyncio.sleep(0.2)
+        await until_back_on_redis(gw, "127.0.0.46")
         client = cluster.cluster_client()
         try:
             assert client.zcard(key) >= 1
@@ -130,7 +130,7 @@ async def test_master_killed_failover_and_gateway_follows(
         gw = await stack.start(RATE_LIMIT_REQUESTS=1000, CIRCUIT_OPEN_SECONDS=0.5,
                                JWT_ENABLED=False)
         ip = "127.0.0.47"
-        key = f"{gw.settings.RATE_LIMIT_KEY_PREFIX}:{{default:{ip}}}"
+        key = gw.app.default_policy.key(ip)
         assert (await timed_get(gw, "/auth/login", ip))[0] == 200
         master = cluster.master_for_key(key)
         cluster.kill_node(master)
@@ -143,10 +143,5 @@ async def test_master_killed_failover_and_gateway_follows(
             await asyncio.sleep(0.1)
         new_master = await failover
         assert set(statuses) == {200}  # served throughout (fallback while failing over)
-        before = decided_by(gw, "redis")
-        deadline = time.monotonic() + 20
-        while decided_by(gw, "redis") == before:
-            assert time.monotonic() < deadline, "gateway never returned to Redis"
-            await timed_get(gw, "/auth/login", ip)
-            await asyncio.sleep(0.2)
+        await until_back_on_redis(gw, ip)
         assert cluster.master_for_key(key) == new_master

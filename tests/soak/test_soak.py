@@ -45,15 +45,13 @@ FD_GROWTH_BOUND = 20
 
 @pytest.fixture(scope="module")
 def soak_stack() -> Iterator[Stack]:
-    handle, dispose = start_stack(
+    with start_stack(
         {"gateway": {"RATE_LIMIT_REQUESTS": "1000000", "RATE_LIMIT_WINDOW_SECONDS": "60"},
          # The profile loop's access token must outlive the soak.
          "auth-service": {"ACCESS_TOKEN_TTL_SECONDS": str(min(86400, int(MINUTES * 60) + 600))}},
-        prefix="soak")
-    try:
+        prefix="soak",
+    ) as handle:
         yield handle
-    finally:
-        dispose()
 
 
 @dataclass

@@ -24,6 +24,8 @@ from typing import Any
 
 import httpx
 
+from devstack.traffic import limiter_mode_of
+
 PASSWORD = "correct horse battery staple 42"  # noqa: S105 - a throwaway test user
 USER_IP, LIMITED_IP, LOGIN_IP = "127.250.0.1", "127.250.0.2", "127.250.0.3"
 PROBE_PATH = "/restart-probe"  # no upstream serves it: a cheap 404, or 429 when limited
@@ -59,9 +61,7 @@ def save(url: str, state_file: Path) -> None:
 
 
 def _limiter_mode(url: str) -> str:
-    """'redis' or 'fallback', as the gateway's readiness details say."""
-    ready = httpx.get(f"{url}/health/ready", timeout=5)
-    return str(ready.json().get("checks", {}).get("ratelimit"))
+    return limiter_mode_of(httpx.get(f"{url}/health/ready", timeout=5))
 
 
 def _limiter_on_redis(url: str, within: float = 60.0) -> float:

@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -151,10 +152,11 @@ def devstack_stack_env(otlp_receiver: OtlpReceiver) -> dict[str, dict[str, str]]
     return {service: dict(tracing) for service in ("gateway", "auth-service", "user-service")}
 
 
+@contextmanager
 def start_stack(env: dict[str, dict[str, str]] | None = None,
-                prefix: str = "stack") -> tuple[Stack, Callable[[], None]]:
-    """A fresh full stack on free ports that the caller owns (faults, restarts, extra
-    gateways), autorestart off, and the function that disposes of it."""
+                prefix: str = "stack") -> Iterator[Stack]:
+    """`with start_stack(env) as stack:` a fresh full stack on free ports that the caller
+    owns (faults, restarts, extra gateways), autorestart off, disposed of on exit."""
     workdir = _workdir(prefix)
     redis_ports = free_ports(6, with_bus=True)
     pg, auth, user, gateway = free_ports(4, exclude=[*redis_ports,
@@ -164,7 +166,10 @@ def start_stack(env: dict[str, dict[str, str]] | None = None,
                          autorestart=False, env=env or {})
     handle = Stack(config)
     _started(handle.up, handle.supervisor, workdir)
-    return handle, lambda: _cleanup(handle.supervisor, workdir)
+    try:
+        yield handle
+    finally:
+        _cleanup(handle.supervisor, workdir)
 
 
 @pytest.fixture(scope="session")
@@ -173,8 +178,5 @@ def stack(devstack_stack_env: dict[str, dict[str, str]]) -> Iterator[Stack]:
 
     Shared by the whole session: tests that kill, restart or reshape servers take their
     own from `start_stack` instead."""
-    handle, dispose = start_stack(devstack_stack_env)
-    try:
+    with start_stack(devstack_stack_env) as handle:
         yield handle
-    finally:
-        dispose()

@@ -128,8 +128,12 @@ async def poll(check: Callable[[], bool | Awaitable[bool]], within: float, what:
 
 async def limiter_mode(client: httpx.AsyncClient) -> str:
     """'redis' or 'fallback', as the gateway's readiness details say."""
-    response = await client.get("/health/ready")
-    checks: dict[str, Any] = response.json().get("checks", {})
+    return limiter_mode_of(await client.get("/health/ready"))
+
+
+def limiter_mode_of(ready: httpx.Response) -> str:
+    """The limiter mode in a `/health/ready` answer (200 or 503 problem: both carry it)."""
+    checks: dict[str, Any] = ready.json().get("checks", {})
     return str(checks.get("ratelimit"))
 
 

@@ -45,6 +45,16 @@ def _copy_outcome(source: "asyncio.Future[object]", target: "asyncio.Future[obje
         target.set_result(source.result())
 
 
+def _script_call(script: "Script", keys: Sequence[str], args: Iterable[Arg]
+                 ) -> tuple[int, tuple[Arg, ...], tuple[Arg, ...]]:
+    """(slot, the EVALSHA command, the EVAL command sent instead where the node lacks the
+    script) for one call of `script`."""
+    encoded = [key.encode() for key in keys]
+    slot = _one_slot(encoded)
+    tail = (len(encoded), *encoded, *args)
+    return slot, (b"EVALSHA", script.sha, *tail), (b"EVAL", script.source, *tail)
+
+
 def _one_slot(keys: Sequence[bytes]) -> int:
     if not keys:
         raise ValueError("a cluster script needs at least one key to be routed by")
@@ -324,22 +334,15 @@ class RedisClusterClient:
     async def evalsha(self, script: Script, keys: Sequence[str], args: Iterable[Arg]) -> object:
         """Run `script` on the master of its keys' slot (every key must share one slot,
         e.g. through a `{hash tag}`), loading it with EVAL where a node lacks it."""
-        encoded = [key.encode() for key in keys]
-        slot = _one_slot(encoded)
-        tail = (len(encoded), *encoded, *args)
-        return await self._traced("EVALSHA", slot, (b"EVALSHA", script.sha, *tail),
-                                  on_noscript=(b"EVAL", script.source, *tail))
+        slot, command, on_noscript = _script_call(script, keys, args)
+        return await self._traced("EVALSHA", slot, command, on_noscript)
 
     def evalsha_now(self, script: Script, keys: Sequence[str],
                     args: Iterable[Arg]) -> "asyncio.Future[object]":
         """`evalsha`, started before this returns: when the slot's master is connected the
         command is written at once (no task, no extra loop turn: the limiter's hot path),
         and only a redirection, a missing script or a failure takes the full path."""
-        encoded = [key.encode() for key in keys]
-        slot = _one_slot(encoded)
-        tail = (len(encoded), *encoded, *args)
-        command = (b"EVALSHA", script.sha, *tail)
-        on_noscript = (b"EVAL", script.source, *tail)
+        slot, command, on_noscript = _script_call(script, keys, args)
         address = self.slots[slot]
         connection = self._connections.get(address) if address is not None else None
         if address is None or connection is None or connection.closed \

@@ -27,11 +27,8 @@ FAULT_ENV = {
 @pytest.fixture(scope="package")
 def fault_stack() -> Iterator[Stack]:
     """One stack for the fault package; each test leaves its cluster healthy again."""
-    handle, dispose = start_stack(FAULT_ENV, prefix="faults")
-    try:
+    with start_stack(FAULT_ENV, prefix="faults") as handle:
         yield handle
-    finally:
-        dispose()
 
 
 @pytest.fixture

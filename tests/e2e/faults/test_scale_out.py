@@ -21,13 +21,10 @@ STRICT_PATH, STRICT_LIMIT = "/probe", 20
 def scale_stack():
     """Its own stack: after this test the cluster has eight nodes, which `devstack up` on the
     same state dir would not expect."""
-    handle, dispose = start_stack({"gateway": {
-        "RATE_LIMIT_REQUESTS": "1000000",
-        "RATE_LIMIT_ROUTES": f"{STRICT_PATH}={STRICT_LIMIT}/60"}}, prefix="scale")
-    try:
+    with start_stack({"gateway": {
+            "RATE_LIMIT_REQUESTS": "1000000",
+            "RATE_LIMIT_ROUTES": f"{STRICT_PATH}={STRICT_LIMIT}/60"}}, prefix="scale") as handle:
         yield handle
-    finally:
-        dispose()
 
 
 async def test_add_shard_and_rebalance_under_load(scale_stack, addresses) -> None:

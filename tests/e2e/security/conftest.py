@@ -25,11 +25,8 @@ SECURITY_ENV = {
 }
 @pytest.fixture(scope="package")
 def sec_stack() -> Iterator[Stack]:
-    handle, dispose = start_stack(SECURITY_ENV, prefix="security")
-    try:
+    with start_stack(SECURITY_ENV, prefix="security") as handle:
         yield handle
-    finally:
-        dispose()
 
 
 @pytest.fixture

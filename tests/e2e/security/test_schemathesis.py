@@ -74,11 +74,8 @@ def _settings(max_examples: int) -> settings:
 
 @pytest.fixture(scope="module")
 def fuzz_stack() -> Iterator[Stack]:
-    handle, dispose = start_stack(FUZZ_ENV, prefix="fuzz")
-    try:
+    with start_stack(FUZZ_ENV, prefix="fuzz") as handle:
         yield handle
-    finally:
-        dispose()
 
 
 @dataclass
