@@ -145,3 +145,92 @@ def test_private_and_symmetric_jwks_entries_are_ignored() -> None:
     keys = StaticKeySet({"keys": [private, oct_key]}, frozenset({"RS256", "HS256"}))
     assert keys.get("priv") is None
     assert keys.get("oct") is None
+
+
+# -- the cache of verified tokens ----------------------------------------------------------
+
+
+class MutableKeySet:
+    """A key set whose keys a test can replace (as a JWKS refetch would)."""
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        self.keys = StaticKeySet(jwks, ALGS)
+
+    def get(self, kid: str) -> tuple[Any, str] | None:
+        return self.keys.get(kid)
+
+    async def refresh_for_unknown_kid(self) -> None:
+        return None
+
+
+def _caching(keys: Any, size: int = 100) -> JwtVerifier:
+    return JwtVerifier(keys, issuer=ISSUER, audience=AUDIENCE, algorithms=ALGS,
+                       cache_size=size)
+
+
+async def test_a_cached_token_is_not_verified_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    verifier = _caching(StaticKeySet(JWKS, ALGS))
+    decoded: list[str] = []
+    real_decode = verifier._decode
+
+    def counting_decode(token: str, *rest: Any) -> Any:
+        decoded.append(token)
+        return real_decode(token, *rest)
+
+    monkeypatch.setattr(verifier, "_decode", counting_decode)
+    token = sign(claims())
+    first, second = await verifier.verify(token), await verifier.verify(token)
+    assert second is first
+    assert len(decoded) == 1
+    assert verifier.cache is not None
+    assert (verifier.cache.hits, verifier.cache.misses) == (1, 1)
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TOKENS))
+async def test_refused_tokens_are_never_cached(case: str) -> None:
+    verifier = _caching(StaticKeySet(JWKS, ALGS))
+    token = BAD_TOKENS[case]()
+    for _ in range(2):
+        with pytest.raises(TokenError):
+            await verifier.verify(token)
+    assert verifier.cache is not None
+    assert len(verifier.cache) == 0
+
+
+async def test_a_cached_token_is_dropped_at_its_expiry() -> None:
+    keys = StaticKeySet(JWKS, ALGS)
+    verifier = _caching(keys)
+    payload = claims()
+    token = sign(payload)
+    await verifier.verify(token)
+    assert verifier.cache is not None
+    assert verifier.cache.get(token, payload["exp"] - 1, keys) is not None
+    assert verifier.cache.get(token, payload["exp"], keys) is None
+    assert len(verifier.cache) == 0
+
+
+async def test_a_replaced_key_drops_the_tokens_it_verified() -> None:
+    """After a JWKS refetch that replaces kid rsa-1, a token signed with the old key must be
+    verified again (and refused), not served from the cache."""
+    keys = MutableKeySet(JWKS)
+    verifier = _caching(keys)
+    token = sign(claims())
+    await verifier.verify(token)
+    keys.keys = StaticKeySet({"keys": [_public_jwk(_rsa_pem(), "RS256", "rsa-1")]}, ALGS)
+    with pytest.raises(TokenError, match="signature"):
+        await verifier.verify(token)
+
+
+async def test_the_cache_is_bounded_least_recently_used_first() -> None:
+    keys = StaticKeySet(JWKS, ALGS)
+    verifier = _caching(keys, size=2)
+    a, b, c = (sign(claims()) for _ in range(3))
+    for token in (a, b, a, c):  # a is used again before c arrives: b is the one evicted
+        await verifier.verify(token)
+    cache = verifier.cache
+    assert cache is not None
+    assert len(cache) == 2
+    now = time.time()
+    assert cache.get(b, now, keys) is None
+    assert cache.get(a, now, keys) is not None
+    assert cache.get(c, now, keys) is not None

@@ -59,10 +59,7 @@ def build_services(
             ttl_seconds=settings.ACCESS_TOKEN_TTL_SECONDS,
         ),
         # Logout verifies bearer tokens against our own keys, in process.
-        verifier=JwtVerifier(
-            keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE,
-            algorithms=settings.jwt_algorithms, leeway=settings.JWT_LEEWAY_SECONDS,
-        ),
+        verifier=JwtVerifier.from_settings(keys, settings),
         refresh=RefreshStore(
             store, ttl_seconds=settings.REFRESH_TOKEN_TTL_SECONDS,
             grace_seconds=settings.REFRESH_REUSE_GRACE_SECONDS,

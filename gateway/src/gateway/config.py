@@ -102,7 +102,6 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings):
     MAX_HEADER_BYTES: int = 32_768  # larger header sections get 431
 
     JWT_ENABLED: bool = True  # off only in benchmarks; refused in production
-    TOKEN_CACHE_SIZE: int = 10_000  # verified tokens remembered until they expire
     JWKS_MIN_REFETCH_SECONDS: float = 5.0  # an unknown kid refetches the JWKS at most this often
 
     @field_validator("AUTH_SERVICE_URL", "USER_SERVICE_URL", "JWKS_URL")
@@ -122,7 +121,6 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings):
             "MAX_BODY_BYTES": self.MAX_BODY_BYTES,
             "MAX_URL_LENGTH": self.MAX_URL_LENGTH,
             "MAX_HEADER_BYTES": self.MAX_HEADER_BYTES,
-            "TOKEN_CACHE_SIZE": self.TOKEN_CACHE_SIZE,
             "FALLBACK_MAX_KEYS": self.FALLBACK_MAX_KEYS,
             "CIRCUIT_FAILURE_THRESHOLD": self.CIRCUIT_FAILURE_THRESHOLD,
         }

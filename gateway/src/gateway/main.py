@@ -59,11 +59,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     if settings.JWT_ENABLED:
         keys = RemoteKeySet(settings.JWKS_URL, settings.jwt_algorithms,
                             min_refetch_interval=settings.JWKS_MIN_REFETCH_SECONDS)
-        verifier = JwtVerifier(keys, issuer=settings.JWT_ISSUER,
-                               audience=settings.JWT_AUDIENCE,
-                               algorithms=settings.jwt_algorithms,
-                               leeway=settings.JWT_LEEWAY_SECONDS)
-        authenticator = Authenticator(verifier, settings.TOKEN_CACHE_SIZE)
+        authenticator = Authenticator(JwtVerifier.from_settings(keys, settings))
         background.append(asyncio.create_task(retry_with_backoff(keys.fetch, what="jwks")))
     else:
         _log.warning("jwt_disabled", reason="benchmark attribution only")

@@ -27,10 +27,11 @@ class Resources:
             state.fallback_keys = len(self.limiter.fallback)
             state.redis_errors = dict(self.limiter.breaker.errors)
             state.redis_redirects = self.limiter.redis.redirects
-        if self.authenticator is not None:
-            state.token_cache_entries = len(self.authenticator.cache)
-            state.token_cache_hits = self.authenticator.cache_hits
-            state.token_cache_misses = self.authenticator.cache_misses
+        cache = self.authenticator.verifier.cache if self.authenticator is not None else None
+        if cache is not None:
+            state.token_cache_entries = len(cache)
+            state.token_cache_hits = cache.hits
+            state.token_cache_misses = cache.misses
         if self.keys is not None:
             state.jwks_refreshes = self.keys.refresh_count
         return state

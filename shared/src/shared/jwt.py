@@ -5,6 +5,7 @@ configured algorithms are accepted, and a token's `alg` must equal its key's `al
 closes algorithm-confusion attacks (HS256 signed with the public key, `none`)."""
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -13,6 +14,7 @@ from jose import jwk, jwt
 from jose.exceptions import ExpiredSignatureError, JWTClaimsError, JWTError
 
 from shared.logging import get_logger
+from shared.settings import JwtSettings
 
 _log = get_logger("jwt")
 
@@ -139,6 +141,42 @@ class RemoteKeySet:
             await self._client.aclose()
 
 
+class VerifiedTokens:
+    """A bounded LRU of tokens that passed verification: exact token string -> principal.
+
+    An entry is used only before the token's `exp` (nbf and the signature were checked when
+    it was verified, and cannot change for the same string), and only while the key set
+    still holds the very key object it was verified with: a JWKS refetch that drops or
+    replaces the key drops its tokens' entries too."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[str, tuple[Principal, str, object]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str, now: float, keys: "KeySet") -> Principal | None:
+        entry = self._entries.get(token)
+        if entry is not None:
+            principal, kid, key = entry
+            if now < principal.expires_at and keys.get(kid) is key:
+                self._entries.move_to_end(token)
+                self.hits += 1
+                return principal
+            del self._entries[token]
+        self.misses += 1
+        return None
+
+    def add(self, token: str, principal: Principal, kid: str, key: object) -> None:
+        self._entries[token] = (principal, kid, key)
+        self._entries.move_to_end(token)
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
 class JwtVerifier:
     """Verifies signature, algorithm, `iss`, `aud`, `exp`, `nbf`, `iat`, `sub`, `jti`."""
 
@@ -150,6 +188,7 @@ class JwtVerifier:
         audience: str,
         algorithms: frozenset[str],
         leeway: int = 10,
+        cache_size: int = 0,
     ) -> None:
         unknown = algorithms - ASYMMETRIC_ALGORITHMS
         if unknown or not algorithms:
@@ -158,6 +197,9 @@ class JwtVerifier:
         self.issuer = issuer
         self.audience = audience
         self.algorithms = algorithms
+        # RS256 verification is most of the cost of a request that carries a token, and
+        # clients send the same token for its whole lifetime.
+        self.cache = VerifiedTokens(cache_size) if cache_size > 0 else None
         self._options = {
             "leeway": leeway,
             "require_exp": True,
@@ -168,6 +210,12 @@ class JwtVerifier:
             "require_sub": True,
             "require_jti": True,
         }
+
+    @classmethod
+    def from_settings(cls, keys: KeySet, settings: JwtSettings) -> "JwtVerifier":
+        return cls(keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE,
+                   algorithms=settings.jwt_algorithms, leeway=settings.JWT_LEEWAY_SECONDS,
+                   cache_size=settings.TOKEN_CACHE_SIZE)
 
     def _key_for(self, token: str) -> tuple[str, dict[str, Any]]:
         if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
@@ -214,6 +262,10 @@ class JwtVerifier:
 
     async def verify(self, token: str) -> Principal:
         """The token's principal, or TokenError. Refetches the JWKS for an unknown kid."""
+        if self.cache is not None:
+            cached = self.cache.get(token, time.time(), self.keys)
+            if cached is not None:
+                return cached
         kid, header = self._key_for(token)
         found = self.keys.get(kid)
         if found is None:
@@ -222,4 +274,7 @@ class JwtVerifier:
             if found is None:
                 raise TokenError("invalid_token", "Token signed with an unknown key")
         key, key_alg = found
-        return self._decode(token, key, key_alg, header["alg"])
+        principal = self._decode(token, key, key_alg, header["alg"])
+        if self.cache is not None:
+            self.cache.add(token, principal, kid, found)
+        return principal

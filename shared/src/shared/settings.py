@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import NonNegativeInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that must never reach a production deployment.
@@ -45,6 +45,7 @@ class JwtSettings(BaseSettings):
     JWT_AUDIENCE: str = "authstack-api"  # required `aud` claim
     JWT_ALGORITHMS: str = "RS256,ES256"  # comma-separated; asymmetric only
     JWT_LEEWAY_SECONDS: int = 10  # clock skew allowed on `exp` and `nbf`
+    TOKEN_CACHE_SIZE: NonNegativeInt = 10_000  # verified tokens kept until they expire; 0: off
 
     @property
     def jwt_algorithms(self) -> frozenset[str]:
