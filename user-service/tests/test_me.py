@@ -5,6 +5,7 @@ import uuid
 
 import httpx
 import pytest
+from user_service import crud
 
 PASSWORD = "correct horse battery staple"  # conftest.PASSWORD
 
@@ -25,6 +26,21 @@ async def test_read_me(client: httpx.AsyncClient, user, problem) -> None:
     assert body["role"] == "user"
     assert body["is_active"] is True
     assert "password_hash" not in response.text
+
+
+async def test_profile_reads_leave_the_pool_transactional(settings, make_app, user) -> None:
+    """GET /users/me reads on an autocommit connection of the shared pool; the connection
+    must be back in transaction mode when a write session takes it next."""
+    app = make_app(settings.model_copy(update={"DB_POOL_SIZE": 1, "DB_MAX_OVERFLOW": 0}))
+    async with app.router.lifespan_context(app):
+        resources = app.state.resources
+        profile = await crud.get_profile(resources.reader, uuid.UUID(user.id))
+        assert profile is not None
+        assert profile.email == user.email
+        async with resources.sessionmaker() as session:
+            raw = await (await session.connection()).get_raw_connection()
+            assert raw.driver_connection.autocommit is False
+        assert resources.engine.pool.checkedin() == 1  # the one connection, used by both
 
 
 async def test_update_display_name(client: httpx.AsyncClient, user) -> None:

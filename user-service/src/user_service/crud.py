@@ -9,12 +9,14 @@ from typing import Any
 
 import orjson
 from psycopg import errors as pg_errors
-from sqlalchemy import delete, func, tuple_
+from sqlalchemy import bindparam, delete, func, tuple_
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from user_service.models import User
+from user_service.models import User, UserPublic
 
 _UPDATABLE = frozenset({"display_name", "role", "is_active", "email", "password_hash"})
 
@@ -44,6 +46,20 @@ def _is_unique_violation(exc: IntegrityError) -> bool:
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
+
+
+# GET /users/me is the hottest route: one prepared SELECT of the public columns, outside
+# the ORM (no identity map, no unit of work), on an autocommit connection (no BEGIN and
+# ROLLBACK round trips around a single read).
+_PROFILE = core_select(*(col(getattr(User, name)) for name in UserPublic.model_fields)).where(
+    col(User.id) == bindparam("user_id"))
+
+
+async def get_profile(reader: AsyncEngine, user_id: uuid.UUID) -> UserPublic | None:
+    """The user's public profile, or None; `reader` is the autocommit engine (db.reader)."""
+    async with reader.connect() as conn:
+        row = (await conn.execute(_PROFILE, {"user_id": user_id})).first()
+    return None if row is None else UserPublic.model_validate(row._mapping)
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:

@@ -38,6 +38,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool in autocommit mode, for single-statement reads: a transaction around
+    one SELECT only adds a BEGIN and a ROLLBACK round trip."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def observe(engine: AsyncEngine) -> None:
     """Pool gauges for /metrics, and a span per statement when tracing is on."""
     watch_pool(engine)

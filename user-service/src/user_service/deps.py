@@ -4,7 +4,7 @@ import hmac
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, cast
+from typing import Annotated, TypeVar, cast
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -13,7 +13,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared import JwtVerifier, PasswordHasher, Principal, ProblemError, TokenError
 from user_service.config import Settings
-from user_service.models import User
+from user_service.models import User, UserPublic
+
+UserT = TypeVar("UserT", User, UserPublic)
 
 _BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="authstack"'}
 # Shown in OpenAPI as the "Authorize" scheme; auto_error=False so we answer problem+json.
@@ -26,6 +28,7 @@ class Resources:
     """Long-lived clients created in the lifespan and closed there."""
 
     engine: AsyncEngine
+    reader: AsyncEngine  # the same pool in autocommit mode (db.reader)
     sessionmaker: async_sessionmaker[AsyncSession]
     verifier: JwtVerifier
     hasher: PasswordHasher
@@ -75,16 +78,23 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_current_user(principal: PrincipalDep, session: SessionDep) -> User:
-    """The token's subject, which must still exist and be active."""
+def subject_id(principal: Principal) -> uuid.UUID:
     try:
-        user_id = uuid.UUID(principal.subject)
+        return uuid.UUID(principal.subject)
     except ValueError:
         raise _unauthorized("invalid_token", "Token subject is not a user id") from None
-    user = await session.get(User, user_id)
+
+
+def require_active(user: UserT | None) -> UserT:
+    """The token's subject must still exist and be active."""
     if user is None or not user.is_active:
         raise _unauthorized("invalid_token", "The token's user no longer exists or is disabled")
     return user
+
+
+async def get_current_user(principal: PrincipalDep, session: SessionDep) -> User:
+    """The token's subject as a row of `session`, to change it."""
+    return require_active(await session.get(User, subject_id(principal)))
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

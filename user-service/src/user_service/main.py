@@ -37,12 +37,10 @@ def create_app(settings: Settings | None = None, *, key_set: KeySet | None = Non
         keys = key_set
         if keys is None:
             remote = keys = RemoteKeySet(settings.JWKS_URL, settings.jwt_algorithms)
-        verifier = JwtVerifier(
-            keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE,
-            algorithms=settings.jwt_algorithms, leeway=settings.JWT_LEEWAY_SECONDS,
-        )
+        verifier = JwtVerifier.from_settings(keys, settings)
         hasher = PasswordHasher()  # only verifies (email change); auth-service hashes
-        app.state.resources = Resources(engine, db.create_sessionmaker(engine), verifier, hasher)
+        app.state.resources = Resources(engine, db.reader(engine),
+                                        db.create_sessionmaker(engine), verifier, hasher)
         readiness.add("postgres", lambda: db.ping(engine))
         # Start serving at once; PostgreSQL and the JWKS may come up after us.
         background = [asyncio.create_task(db.warm_up(engine))]

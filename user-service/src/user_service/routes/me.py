@@ -4,7 +4,14 @@ from fastapi import APIRouter, Response
 
 from shared import ProblemError
 from user_service import crud
-from user_service.deps import CurrentUser, ResourcesDep, SessionDep
+from user_service.deps import (
+    CurrentUser,
+    PrincipalDep,
+    ResourcesDep,
+    SessionDep,
+    require_active,
+    subject_id,
+)
 from user_service.models import UserPublic, UserUpdateMe
 from user_service.routes.errors import email_taken, last_admin, problems
 
@@ -12,9 +19,11 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 
 @router.get("/me", response_model=UserPublic, responses=problems(401))
-async def read_me(user: CurrentUser) -> UserPublic:
+async def read_me(principal: PrincipalDep, resources: ResourcesDep) -> Response:
     """Your own profile."""
-    return UserPublic.model_validate(user)
+    profile = require_active(await crud.get_profile(resources.reader, subject_id(principal)))
+    # Already validated: a Response skips FastAPI's second validation of the return value.
+    return Response(profile.model_dump_json(), media_type="application/json")
 
 
 @router.patch("/me", response_model=UserPublic,
