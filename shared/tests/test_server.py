@@ -1,5 +1,6 @@
 """shared.serve: a real uvicorn process, as every service runs."""
 
+import json
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import httpx
 _SERVICE = """
 import gc, sys
 from fastapi import FastAPI
+from shared.logging import get_logger
 from shared.server import serve
 from shared.settings import ServiceSettings
 
@@ -20,11 +22,12 @@ def create_app(settings):
 
     @app.get("/gc")
     async def gc_state() -> dict[str, int]:
+        get_logger("test").info("gc_state_read")
         return {"frozen": gc.get_freeze_count(), "tracked": len(gc.get_objects())}
 
     return app
 
-serve(ServiceSettings(PORT=int(sys.argv[1]), LOG_LEVEL="warning"), create_app)
+serve(ServiceSettings(PORT=int(sys.argv[1]), LOG_LEVEL="info"), create_app)
 """
 
 
@@ -36,7 +39,7 @@ def _free_port() -> int:
 
 def _start(port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", _SERVICE, str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def _get(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> httpx.Response:
@@ -64,6 +67,20 @@ def test_the_start_up_heap_is_frozen_out_of_the_collector() -> None:
         proc.terminate()
         # uvicorn shuts down gracefully, then re-raises the signal it caught.
         assert proc.wait(timeout=15) in (0, -signal.SIGTERM)
+
+
+def test_every_log_line_is_written_before_a_signal_ends_the_process() -> None:
+    port = _free_port()
+    proc = _start(port)
+    try:
+        assert _get(f"http://127.0.0.1:{port}/gc", proc).status_code == 200
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=15)
+    events = [json.loads(line).get("event", "") for line in out.decode().splitlines()]
+    assert "gc_state_read" in events
+    # uvicorn's last line, logged in the loop turn that ends with the re-raised SIGTERM.
+    assert any(event.startswith("Finished server process") for event in events)
 
 
 def test_a_failed_start_up_exits_with_uvicorns_failure_code() -> None:
