@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import uvloop
 from redis.crc import key_slot
-from shared.cluster import RedisClusterClient, Script
+from shared.cluster import NodeConnection, RedisClusterClient, Script
 from shared.redis import parse_nodes
+from shared.resp import encode
 
 from devstack import redis_topology
 
@@ -243,3 +244,25 @@ async def test_exact_counts_while_the_slot_migrates(
             target_conn.close()
 
     await on_loop(body)
+
+
+async def test_the_calls_of_one_loop_turn_leave_in_one_write() -> None:
+    """Auto-pipelining: N calls made before the loop turns cost one write, in call order."""
+    writes: list[bytes] = []
+
+    class RecordingTransport:
+        def write(self, data: bytes) -> None:
+            writes.append(data)
+
+        def abort(self) -> None:
+            pass
+
+    connection = NodeConnection(("127.0.0.1", 1), timeout=5.0)
+    connection.connection_made(RecordingTransport())  # type: ignore[arg-type]
+    calls = [connection.call(encode("ECHO", str(n))) for n in range(3)]
+    assert writes == []
+    await asyncio.sleep(0)
+    assert writes == [b"".join(encode("ECHO", str(n)) for n in range(3))]
+    connection.data_received(b"$1\r\n0\r\n$1\r\n1\r\n$1\r\n2\r\n")
+    assert [call.result() for call in calls] == [b"0", b"1", b"2"]
+    connection.close()
