@@ -14,7 +14,6 @@ from auth_service.throttle import LoginThrottle
 from auth_service.tokens import AccessTokenIssuer
 from auth_service.users_client import UsersClient
 from shared import (
-    ClientIpResolver,
     JwtVerifier,
     PasswordHasher,
     Principal,
@@ -36,7 +35,6 @@ class Services:
     verifier: JwtVerifier
     refresh: RefreshStore
     throttle: LoginThrottle
-    client_ips: ClientIpResolver
 
 
 # `async def` although they do no I/O: FastAPI runs plain `def` dependencies in a worker
@@ -49,9 +47,10 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_client_ip(request: Request, services: ServicesDep) -> str:
-    peer = request.client.host if request.client else "unknown"
-    return services.client_ips.resolve(peer, request.headers.get("x-forwarded-for"))
+async def get_client_ip(request: Request) -> str:
+    """Resolved once per request by the request-context middleware (TRUSTED_PROXIES)."""
+    client_ip: str | None = request.state.client_ip
+    return client_ip or "unknown"
 
 
 ClientIp = Annotated[str, Depends(get_client_ip)]

@@ -71,7 +71,6 @@ def build_services(
             max_delay=settings.THROTTLE_MAX_DELAY_SECONDS,
             window=settings.THROTTLE_WINDOW_SECONDS,
         ),
-        client_ips=ClientIpResolver(parse_networks(settings.TRUSTED_PROXIES)),
     )
 
 
@@ -122,6 +121,8 @@ def create_app(
     app = build_service_app(
         title="auth-service", version=__version__, readiness=readiness, lifespan=lifespan,
         description="Register, login, refresh rotation, logout and JWKS.",
+        # Login throttling and the access log both see the client behind the gateway.
+        client_ips=ClientIpResolver(parse_networks(settings.TRUSTED_PROXIES)),
     )
     # Appended, not add_middleware(): innermost, i.e. inside the request-context middleware,
     # so even a 413 carries the request_id.

@@ -5,6 +5,7 @@ from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 
+from shared.client_ip import ClientIpResolver
 from shared.errors import install_problem_handlers
 from shared.health import Readiness, health_router
 from shared.metrics import metrics_endpoint
@@ -21,9 +22,12 @@ def build_service_app(
     readiness: Readiness,
     lifespan: Lifespan | None = None,
     description: str = "",
+    client_ips: ClientIpResolver | None = None,
 ) -> FastAPI:
     """A FastAPI app with correlation IDs, access logs, problem+json errors, health routes,
-    Prometheus `/metrics`, and OpenTelemetry server spans when tracing is on."""
+    Prometheus `/metrics`, and OpenTelemetry server spans when tracing is on. With
+    `client_ips`, the client IP (logs, `request.state.client_ip`) is judged from
+    X-Forwarded-For through trusted proxies; else it is the socket peer."""
     app = FastAPI(
         title=title,
         version=version,
@@ -34,7 +38,7 @@ def build_service_app(
     app.include_router(health_router(readiness))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     quiet = frozenset({"/health/live", "/health/ready", "/metrics"})
-    app.add_middleware(RequestContextMiddleware, quiet_paths=quiet)
+    app.add_middleware(RequestContextMiddleware, quiet_paths=quiet, client_ips=client_ips)
     if configure_tracing(title):
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
