@@ -5,18 +5,18 @@ import binascii
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from psycopg import errors as pg_errors
-from sqlalchemy import bindparam, delete, func, tuple_
+from sqlalchemy import Select, bindparam, delete, func, tuple_
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from user_service.models import User, UserPublic
+from user_service.models import Credentials, User, UserPublic
 
 _UPDATABLE = frozenset({"display_name", "role", "is_active", "email", "password_hash"})
 
@@ -48,18 +48,35 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
-# GET /users/me is the hottest route: one prepared SELECT of the public columns, outside
-# the ORM (no identity map, no unit of work), on an autocommit connection (no BEGIN and
-# ROLLBACK round trips around a single read).
-_PROFILE = core_select(*(col(getattr(User, name)) for name in UserPublic.model_fields)).where(
-    col(User.id) == bindparam("user_id"))
+# Hot reads (GET /users/me, and each login's credentials lookup): one prepared SELECT of
+# the columns of the API shape, outside the ORM (no identity map, no unit of work), on an
+# autocommit connection (no BEGIN and ROLLBACK round trips around a single read).
+Shape = TypeVar("Shape", UserPublic, Credentials)
+
+
+def _select_shape(shape: type[SQLModel]) -> Select[Any]:
+    return core_select(*(col(getattr(User, name)) for name in shape.model_fields))
+
+
+_PROFILE_BY_ID = _select_shape(UserPublic).where(col(User.id) == bindparam("key"))
+_CREDENTIALS_BY_EMAIL = _select_shape(Credentials).where(col(User.email) == bindparam("key"))
+
+
+async def _read_one(reader: AsyncEngine, query: Select[Any], shape: type[Shape],
+                    key: object) -> Shape | None:
+    async with reader.connect() as conn:
+        row = (await conn.execute(query, {"key": key})).first()
+    return None if row is None else shape.model_validate(row._mapping)
 
 
 async def get_profile(reader: AsyncEngine, user_id: uuid.UUID) -> UserPublic | None:
     """The user's public profile, or None; `reader` is the autocommit engine (db.reader)."""
-    async with reader.connect() as conn:
-        row = (await conn.execute(_PROFILE, {"user_id": user_id})).first()
-    return None if row is None else UserPublic.model_validate(row._mapping)
+    return await _read_one(reader, _PROFILE_BY_ID, UserPublic, user_id)
+
+
+async def get_credentials(reader: AsyncEngine, email: str) -> Credentials | None:
+    """What a login check needs; `email` must already be normalised."""
+    return await _read_one(reader, _CREDENTIALS_BY_EMAIL, Credentials, email)
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:

@@ -5,7 +5,7 @@ import uuid
 from fastapi import APIRouter, Depends, Response
 
 from user_service import crud
-from user_service.deps import SessionDep, require_internal_token
+from user_service.deps import ResourcesDep, SessionDep, require_internal_token
 from user_service.models import (
     Credentials,
     CredentialsQuery,
@@ -15,6 +15,7 @@ from user_service.models import (
     UserPublic,
 )
 from user_service.routes.errors import email_taken, user_not_found
+from user_service.routes.responses import validated_json
 
 # Not in the public OpenAPI schema: this surface is a contract between two services.
 router = APIRouter(
@@ -38,12 +39,12 @@ async def create_user(body: UserCreate, session: SessionDep) -> UserPublic:
 
 
 @router.post("/credentials", response_model=Credentials)
-async def read_credentials(body: CredentialsQuery, session: SessionDep) -> Credentials:
+async def read_credentials(body: CredentialsQuery, resources: ResourcesDep) -> Response:
     """What a login check needs, by (normalised) email."""
-    user = await crud.get_user_by_email(session, body.email)
-    if user is None:
+    credentials = await crud.get_credentials(resources.reader, body.email)
+    if credentials is None:
         raise user_not_found()
-    return Credentials.model_validate(user)
+    return validated_json(credentials)
 
 
 @router.put("/users/{user_id}/password-hash", status_code=204, response_class=Response)
@@ -59,9 +60,10 @@ async def replace_password_hash(
 
 
 @router.get("/users/{user_id}", response_model=UserPublic)
-async def read_user(user_id: uuid.UUID, session: SessionDep) -> UserPublic:
+async def read_user(user_id: uuid.UUID, resources: ResourcesDep) -> Response:
     """One user by id (e.g. to check a refresh token's owner still exists and is active)."""
-    user = await crud.get_user(session, user_id)
-    if user is None:
+    profile = await crud.get_profile(resources.reader, user_id)
+    if profile is None:
         raise user_not_found()
-    return UserPublic.model_validate(user)
+    return validated_json(profile)
+

@@ -14,6 +14,7 @@ from user_service.deps import (
 )
 from user_service.models import UserPublic, UserUpdateMe
 from user_service.routes.errors import email_taken, last_admin, problems
+from user_service.routes.responses import validated_json
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -22,8 +23,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 async def read_me(principal: PrincipalDep, resources: ResourcesDep) -> Response:
     """Your own profile."""
     profile = require_active(await crud.get_profile(resources.reader, subject_id(principal)))
-    # Already validated: a Response skips FastAPI's second validation of the return value.
-    return Response(profile.model_dump_json(), media_type="application/json")
+    return validated_json(profile)
 
 
 @router.patch("/me", response_model=UserPublic,
