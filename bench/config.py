@@ -35,7 +35,7 @@ class BenchConfig:
                      argon2_seconds=3, w3_users=64, budget_seconds=0)
                 if quick else
                 dict(duration=30, warmup=10, rounds=3, secondary_rounds=1, w5_duration=20,
-                     argon2_seconds=10, w3_users=200, budget_seconds=850))
+                     argon2_seconds=10, w3_users=200, budget_seconds=870))
         for key in ("duration", "warmup", "rounds", "secondary_rounds", "users",
                     "budget_seconds"):
             value = os.environ.get(f"BENCH_{key.upper()}")
