@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 
+from shared.http_protocol import CombiningHttpToolsProtocol
 from shared.logging import configure_logging, flush_logs
 from shared.settings import ServiceSettings
 
@@ -24,7 +25,7 @@ def serve(settings: S, create_app: Callable[[S], Any], **uvicorn_options: Any) -
     configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
     options: dict[str, Any] = {
         "loop": "uvloop",
-        "http": "httptools",
+        "http": CombiningHttpToolsProtocol,  # httptools, one write per response
         "ws": "none",
         "lifespan": "on",
         "proxy_headers": False,
