@@ -257,6 +257,9 @@ async def test_the_calls_of_one_loop_turn_leave_in_one_write() -> None:
         def abort(self) -> None:
             pass
 
+        def is_closing(self) -> bool:
+            return False
+
     connection = NodeConnection(("127.0.0.1", 1), timeout=5.0)
     connection.connection_made(RecordingTransport())  # type: ignore[arg-type]
     calls = [connection.call(encode("ECHO", str(n))) for n in range(3)]

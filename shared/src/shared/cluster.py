@@ -26,6 +26,7 @@ from redis.crc import key_slot
 from shared.logging import get_logger
 from shared.resp import Arg, ProtocolError, ReplyError, ReplyParser, encode, encode_many
 from shared.tracing import tracing_enabled
+from shared.transport import CombiningTransport
 
 _log = get_logger("redis")
 
@@ -91,10 +92,9 @@ class NodeConnection(asyncio.Protocol):
         self.address = address
         self.timeout = timeout
         self.closed = False
-        self._transport: asyncio.Transport | None = None
+        self._transport: CombiningTransport | None = None
         self._parser = ReplyParser()
         self._waiting: deque[_Pending] = deque()
-        self._outgoing: list[bytes] = []  # calls made in this loop turn, sent at its end
         self._watchdog: asyncio.TimerHandle | None = None
         self._suspect: _Pending | None = None  # an overdue call, looked at once more
         self._loop = asyncio.get_running_loop()
@@ -110,7 +110,9 @@ class NodeConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses: no isinstance check.
-        self._transport = cast(asyncio.Transport, transport)
+        # Auto-pipelining: the calls of one loop turn (many requests' limiter scripts under
+        # load) leave in one write, and the node reads and answers them in one go.
+        self._transport = CombiningTransport(cast(asyncio.Transport, transport), self._loop)
 
     def call(self, payload: bytes, replies: int = 1) -> "asyncio.Future[object]":
         """Send `payload` (holding `replies` commands); the future gets the last reply, or
@@ -120,20 +122,10 @@ class NodeConnection(asyncio.Protocol):
             future.set_exception(ConnectionError(f"connection to {self.address} closed"))
             return future
         self._waiting.append(_Pending(future, replies, self._loop.time()))
-        # Auto-pipelining: the calls of one loop turn (many requests' limiter scripts under
-        # load) leave in one write, and the node reads and answers them in one go. A write
-        # per call was the gateway's largest single cost (a syscall each).
-        if not self._outgoing:
-            self._loop.call_soon(self._flush)
-        self._outgoing.append(payload)
+        self._transport.write(payload)
         if self._watchdog is None:
             self._watchdog = self._loop.call_later(self.timeout, self._check_overdue)
         return future
-
-    def _flush(self) -> None:
-        outgoing, self._outgoing = self._outgoing, []
-        if not self.closed and self._transport is not None:  # else _fail failed their calls
-            self._transport.write(b"".join(outgoing))
 
     def data_received(self, data: bytes) -> None:
         self._parser.feed(data)

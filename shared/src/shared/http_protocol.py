@@ -2,45 +2,13 @@
 
 uvicorn writes a response's head and its body with two `transport.write` calls, i.e. two
 `send` syscalls (and two TCP segments) per response; on the gateway that was ~20% of its
-CPU samples. Here each connection's writes are queued during the loop turn and sent
-together at its end, microseconds later."""
+CPU samples. Here they go through shared.transport.CombiningTransport."""
 
 import asyncio
-from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-
-class CombiningTransport:
-    """A connection's transport whose `write`s of one loop turn leave in one write.
-    Everything else is the real transport's; `close` sends what is queued first."""
-
-    __slots__ = ("_loop", "_pending", "_transport")
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._pending: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        if not self._pending:
-            self._loop.call_soon(self.flush)
-        self._pending.append(data)
-
-    def flush(self) -> None:
-        if not self._pending:
-            return
-        data = b"".join(self._pending)
-        self._pending.clear()
-        if not self._transport.is_closing():
-            self._transport.write(data)
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
+from shared.transport import CombiningTransport
 
 
 class CombiningHttpToolsProtocol(HttpToolsProtocol):

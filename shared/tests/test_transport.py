@@ -1,9 +1,9 @@
-"""The served HTTP protocol: a response's head and body leave in one write."""
+"""Writes of one loop turn leave in one write (responses, Redis calls)."""
 
 import asyncio
 from typing import Any
 
-from shared.http_protocol import CombiningTransport
+from shared.transport import CombiningTransport
 
 
 class RecordingTransport:
