@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict, deque
 from enum import Enum
 
-from shared.logging import get_logger
+from shared import get_logger
 
 _log = get_logger("ratelimit")
 
@@ -44,9 +44,6 @@ class FallbackLimiter:
         reset_ms = max(1, math.ceil((log[0] + window - now) * 1000))
         return allowed, limit - len(log), reset_ms
 
-    def clear(self) -> None:
-        self._logs.clear()
-
 
 class BreakerState(Enum):
     CLOSED = "closed"  # Redis in use
@@ -63,7 +60,6 @@ class CircuitBreaker:
         self.cooldown = cooldown
         self.state = BreakerState.CLOSED
         self.failures = 0
-        self.opened_count = 0
         self.errors: collections.Counter[str] = collections.Counter()  # all-time, by error
         self._opened_at = 0.0
         self._probe_started = 0.0
@@ -103,6 +99,5 @@ class CircuitBreaker:
         ):
             self.state = BreakerState.OPEN
             self._opened_at = time.monotonic()
-            self.opened_count += 1
             _log.warning("redis_circuit_open", failures=self.failures, error=error,
                          cooldown_s=self.cooldown)
