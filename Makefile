@@ -17,11 +17,13 @@ down:  ## stop everything `make up` started
 status:  ## what is running (exit 3 when the stack is down)
 	@$(UV_RUN) devstack status
 
-test: bootstrap  ## every test, against real servers started on free ports
+test: bootstrap  ## the layering contracts, then every test against real servers on free ports
+	@$(UV_RUN) lint-imports --no-cache
 	@$(UV_RUN) pytest
 
-lint: bootstrap  ## ruff, mypy (strict) over the workspace, and a dependency audit of the locked env
+lint: bootstrap  ## ruff, mypy (strict), the import-layering contracts, a dependency audit
 	@$(UV_RUN) ruff check .
+	@$(UV_RUN) lint-imports --no-cache
 	@$(UV_RUN) mypy shared/src gateway/src auth-service/src user-service/src devstack/src
 	@$(MAKE) --no-print-directory audit
 

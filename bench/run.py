@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from auth_service.config import default_hashing_threads
-
 from bench import report
 from bench.config import BenchConfig
 from bench.scenarios import Cell, Runner, raw_argon2_rate

@@ -19,7 +19,7 @@ from bench import report, wrk
 from bench.config import BenchConfig
 from bench.procs import CpuMeter, RedisCounter
 from bench.topology import Topology
-from shared import Argon2Params, PasswordHasher
+from shared.passwords import Argon2Params, PasswordHasher
 
 # W2 needs a proxied route without a token: the gateway's own /health/live is answered by
 # the gateway itself, so W2 uses the JWKS document (GET, no auth, proxied to auth-service).

@@ -12,15 +12,15 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from auth_service.config import Settings
-from auth_service.deps import Services
-from auth_service.main import create_app
 from fastapi import FastAPI
+
+from auth_service.config import Settings
+from auth_service.deps import Resources
+from auth_service.main import create_app
+from shared import StaticKeySet
 from user_service import migrations
 from user_service.config import Settings as UserSettings
 from user_service.main import create_app as create_user_app
-
-from shared import StaticKeySet
 
 INTERNAL_TOKEN = "test-internal-token-0123456789"
 PASSWORD = "a perfectly fine passphrase"
@@ -71,9 +71,9 @@ class AuthApp:
         self.ip = ip
 
     @property
-    def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+    def resources(self) -> Resources:
+        resources: Resources = self.app.state.resources
+        return resources
 
     @staticmethod
     def new_email() -> str:

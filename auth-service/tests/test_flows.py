@@ -25,7 +25,7 @@ async def test_register_login_refresh_logout(auth: Any, problem: Any) -> None:
     assert tokens["token_type"] == "bearer"
     assert tokens["expires_in"] == 900
     header = jwt.get_unverified_header(tokens["access_token"])
-    assert header["kid"] == auth.services.keys.ring.current.kid
+    assert header["kid"] == auth.resources.keys.ring.current.kid
 
     jwks = (await auth.client.get("/.well-known/jwks.json")).json()
     verifier = JwtVerifier(StaticKeySet(jwks, frozenset({"RS256"})), issuer="authstack",
@@ -63,10 +63,12 @@ async def test_logout_requires_bearer(auth: Any, problem: Any) -> None:
     tokens = await auth.login(await auth.register())
     response = await auth.client.post("/auth/logout",
                                       json={"refresh_token": tokens["refresh_token"]})
-    problem(response, 401, "not_authenticated")
+    problem(response, 401, "missing_token")
+    assert response.headers["www-authenticate"] == 'Bearer realm="authstack"'
     garbage = await auth.client.post("/auth/logout", json={"refresh_token": "x"},
                                      headers={"Authorization": "Bearer not.a.jwt"})
     problem(garbage, 401, "invalid_token")
+    assert garbage.headers["www-authenticate"] == 'Bearer realm="authstack", error="invalid_token"'
 
 
 async def test_logout_of_someone_elses_family_has_no_effect(auth: Any) -> None:

@@ -3,7 +3,7 @@
 import asyncio
 from typing import Any
 
-from shared import PasswordHasher
+from shared.passwords import PasswordHasher
 
 
 async def test_event_loop_stays_responsive_while_hashing(auth_app_factory: Any) -> None:
@@ -15,7 +15,7 @@ async def test_event_loop_stays_responsive_while_hashing(auth_app_factory: Any) 
             auth.client.post("/auth/login", json={"email": email, "password": auth.password}))
             for _ in range(10)]
         for _ in range(5000):  # until the storm has reached the hasher
-            if auth.services.hasher.in_flight:
+            if auth.resources.hasher.in_flight:
                 break
             await asyncio.sleep(0.001)
         live = await auth.client.get("/health/live")
@@ -27,6 +27,6 @@ async def test_event_loop_stays_responsive_while_hashing(auth_app_factory: Any) 
 
 
 async def test_hasher_uses_configured_parameters(auth: Any) -> None:
-    hasher: PasswordHasher = auth.services.hasher
+    hasher: PasswordHasher = auth.resources.hasher
     stored = await hasher.hash("a perfectly fine passphrase")
     assert stored.startswith("$argon2id$v=19$m=1024,t=1,p=1$")

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jose import jwt
+
 from auth_service import cli
 from auth_service.keys import (
     KeyStore,
@@ -16,8 +18,6 @@ from auth_service.keys import (
     read_metadata,
     rotate_keys,
 )
-from jose import jwt
-
 from shared import JwtVerifier, StaticKeySet
 
 
@@ -70,7 +70,7 @@ async def test_rotation_while_serving(auth_app_factory: Any, tmp_path: Path) -> 
 
         new_kid = rotate_keys(tmp_path, "RS256", activate_after=0, min_interval=0)
         for _ in range(100):  # the running process notices by itself
-            if auth.services.keys.ring.current.kid == new_kid:
+            if auth.resources.keys.ring.current.kid == new_kid:
                 break
             await asyncio.sleep(0.05)
         new_tokens = await auth.login(await auth.register())

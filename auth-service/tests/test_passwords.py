@@ -3,7 +3,8 @@
 from typing import Any
 
 import pytest
-from auth_service.passwords import common_passwords
+
+from shared.passwords import common_passwords
 
 
 async def _register(auth: Any, password: str, email: str | None = None) -> Any:

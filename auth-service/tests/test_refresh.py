@@ -3,8 +3,9 @@
 import asyncio
 from typing import Any
 
-from auth_service.tokens import RefreshToken
 from redis.crc import key_slot
+
+from auth_service.tokens import RefreshToken
 
 
 async def _refresh(auth: Any, token: str) -> Any:
@@ -72,7 +73,7 @@ async def test_garbled_unknown_and_expired_tokens(auth: Any, problem: Any) -> No
     parsed = RefreshToken.parse(tokens["refresh_token"])
     assert parsed is not None
     token_key = f"rt:{{{family}}}:t:{parsed.token_hash}"
-    await auth.services.redis.redis.execute(token_key, "PEXPIRE", token_key, 1)
+    await auth.resources.redis.redis.execute(token_key, "PEXPIRE", token_key, 1)
     await asyncio.sleep(0.05)
     problem(await _refresh(auth, tokens["refresh_token"]), 401, "invalid_refresh_token")
 
@@ -80,7 +81,7 @@ async def test_garbled_unknown_and_expired_tokens(auth: Any, problem: Any) -> No
 async def test_only_hashes_are_stored(auth: Any) -> None:
     tokens = await auth.login(await auth.register())
     family, secret = tokens["refresh_token"].split(".")
-    redis = auth.services.redis.redis
+    redis = auth.resources.redis.redis
     meta = f"rt:{{{family}}}:meta"  # every key of a family shares its slot
     keys = await redis.execute(meta, "CLUSTER", "GETKEYSINSLOT", key_slot(meta.encode()), 1000)
     keys = [k for k in keys if k.startswith(f"rt:{{{family}}}:".encode())]
@@ -114,14 +115,14 @@ async def test_role_change_reaches_the_next_access_token(auth: Any, sql: Any) ->
     tokens = await auth.login(email)
     await sql("UPDATE users SET role = 'admin' WHERE email = %s", email)
     pair = (await _refresh(auth, tokens["refresh_token"])).json()
-    principal = await auth.services.verifier.verify(pair["access_token"])
+    principal = await auth.resources.verifier.verify(pair["access_token"])
     assert principal.roles == ("admin",)
 
 
 async def test_store_lets_exactly_one_of_many_rotations_win(auth: Any) -> None:
     from auth_service.tokens import TokenPair, new_family_id, new_refresh_token
 
-    store = auth.services.refresh
+    store = auth.resources.refresh
     family = new_family_id()
     raw = new_refresh_token(family)
     await store.create_family(family, raw, "user-1", 0)

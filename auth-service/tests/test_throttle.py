@@ -18,9 +18,9 @@ class _Spy:
 
     def __init__(self, auth: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
-        services = auth.services
-        for owner, name in [(services.hasher, "verify"), (services.hasher, "verify_dummy"),
-                            (services.users, "credentials")]:
+        resources = auth.resources
+        for owner, name in [(resources.hasher, "verify"), (resources.hasher, "verify_dummy"),
+                            (resources.users, "credentials")]:
             original = getattr(owner, name)
 
             async def counted(*args: Any, _original: Any = original) -> Any:

@@ -4,6 +4,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from devstack.config import ConfigError, StackConfig, parse_port_list
 from devstack.ports import free_ports, port_in_use
 from devstack.stack import Stack, StackError

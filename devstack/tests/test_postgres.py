@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
+
 from devstack.postgres import Postgres
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+
 from devstack.config import StackConfig
 from devstack.ports import free_ports, port_in_use
 from devstack.services import script_problem

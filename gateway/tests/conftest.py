@@ -15,11 +15,12 @@ import uvicorn
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from jose import jwk, jwt
+
 from devstack.ports import free_port
 from gateway.app import Gateway
 from gateway.config import Settings
 from gateway.main import create_app
-from jose import jwk, jwt
 
 ISSUER, AUDIENCE = "authstack", "authstack-api"
 

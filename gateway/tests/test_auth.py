@@ -80,7 +80,7 @@ async def test_forged_tokens_get_401_problem(gw: RunningGateway, stack: Stack,
         response = await client.get("/users/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert response.headers["www-authenticate"] == 'Bearer realm="authstack", error="invalid_token"'
     body = response.json()
     assert body["code"] == code
     assert body["request_id"] == response.headers["x-request-id"]
@@ -93,7 +93,7 @@ async def test_missing_token(gw: RunningGateway, stack: Stack, authorization: st
     async with gw.client() as client:
         response = await client.get("/users/me", headers=headers)
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.headers["www-authenticate"] == 'Bearer realm="authstack"'
     assert response.json()["code"] == "missing_token"
     assert not stack.users.requests
 

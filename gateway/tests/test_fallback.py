@@ -3,6 +3,7 @@
 import time
 
 import pytest
+
 from gateway.fallback import BreakerState, CircuitBreaker, FallbackLimiter
 from gateway.headers import response_headers, scan_request
 

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+
 from devstack.ports import free_port
 
 from .conftest import RunningGateway, Stack

@@ -2,6 +2,7 @@
 
 import orjson
 import pytest
+
 from gateway.routing import Router, Target, path_problem
 
 from .conftest import RunningGateway, Stack, get, raw_request, sign
@@ -78,7 +79,7 @@ async def test_protected_path_without_token_is_401_however_spelled(
     for path in ("/users/me", "/users", "/users/", "/users/123?admin=1", "/auth/logout"):
         status, headers, _ = await raw_request(gw.port, get(path))
         assert status == 401, path
-        assert headers["www-authenticate"] == "Bearer"
+        assert headers["www-authenticate"] == 'Bearer realm="authstack"'
     assert not stack.users.requests
     assert not stack.auth.requests
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+
 from gateway.upstream import Upstream, UpstreamFailure
 
 # A peer answers each request (read up to the blank line, plus a Content-Length body) with

@@ -16,8 +16,11 @@ cd "$(dirname "$0")/../.."
 PROJECT=${COMPOSE_PROJECT:-authstack-e2e}
 UP_TIMEOUT=${COMPOSE_UP_TIMEOUT:-300}
 BASE_IMAGE=${BASE_IMAGE:-docker.io/library/debian:bookworm-slim}
+# name:Dockerfile directory[:build args]; the Python services share one Dockerfile.
 IMAGES=(redis-node:infra/redis-cluster postgres:infra/postgres
-        user-service:user-service auth-service:auth-service gateway:gateway)
+        user-service:infra/service:SERVICE=user-service,PORT=8002
+        auth-service:infra/service:SERVICE=auth-service,PORT=8001
+        gateway:infra/service:SERVICE=gateway,PORT=3000)
 # The devstack.compose_target plugin is the target switch: it answers `stack`, `fault_stack`
 # and `otlp_receiver` with the compose stack, and deselects what still needs native processes.
 # Fault tests with a container implementation (the rest are `make test` only):
@@ -130,9 +133,13 @@ phase_start "builds"
 build_args=(--format docker --build-arg "BASE_IMAGE=$BASE_IMAGE")
 [[ -s /etc/ssl/certs/ca-certificates.crt ]] \
     && build_args+=(--secret id=hostca,src=/etc/ssl/certs/ca-certificates.crt)
-build() {  # name:dir
-    local name=${1%%:*} dir=${1#*:}
-    if ! podman build "${build_args[@]}" -f "$dir/Dockerfile" -t "localhost/authstack/$name:latest" . \
+build() {  # name:dir[:ARG=value,...]
+    local name dir args pairs=() extra=()
+    IFS=: read -r name dir args <<<"$1"
+    IFS=, read -ra pairs <<<"$args"
+    for arg in "${pairs[@]}"; do extra+=(--build-arg "$arg"); done
+    if ! podman build "${build_args[@]}" "${extra[@]}" -f "$dir/Dockerfile" \
+            -t "localhost/authstack/$name:latest" . \
             >"$WORK/build-$name.log" 2>&1; then
         log "image $name failed to build ($dir/Dockerfile); last 30 lines:"
         tail -n 30 "$WORK/build-$name.log" >&2

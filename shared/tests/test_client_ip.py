@@ -1,4 +1,4 @@
-from shared.client_ip import ClientIpResolver, parse_networks
+from shared import ClientIpResolver, parse_networks
 
 
 def test_forwarded_for_is_ignored_without_trusted_proxies() -> None:

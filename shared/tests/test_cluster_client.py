@@ -11,11 +11,9 @@ from typing import Any
 import pytest
 import uvloop
 from redis.crc import key_slot
-from shared.cluster import NodeConnection, RedisClusterClient, Script
-from shared.redis import parse_nodes
-from shared.resp import encode
 
 from devstack import redis_topology
+from shared.redis import NodeConnection, RedisClusterClient, Script, encode, parse_nodes
 
 # A counter with a limit, in the shape of the gateway's limiter: {allowed, remaining, member}
 # (the member echoed, so a reply can be matched to its call).

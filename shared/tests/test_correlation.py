@@ -1,5 +1,6 @@
 import pytest
-from shared.correlation import accept_or_mint, is_safe_request_id
+
+from shared import accept_or_mint, is_safe_request_id
 
 
 @pytest.mark.parametrize("value", ["abc", "A-b_c.9", "x" * 128])

@@ -2,9 +2,9 @@
 
 import httpx
 from pydantic import BaseModel
-from shared.app import build_service_app
-from shared.errors import ProblemError
-from shared.health import Readiness
+
+from shared import ProblemError
+from shared.web import Readiness, build_service_app
 
 
 class Body(BaseModel):

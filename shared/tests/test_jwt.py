@@ -10,7 +10,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwk, jwt
-from shared.jwt import JwtVerifier, StaticKeySet, TokenError
+
+from shared import JwtVerifier, StaticKeySet, TokenError
 
 ISSUER, AUDIENCE = "authstack", "authstack-api"
 ALGS = frozenset({"RS256", "ES256"})

@@ -5,7 +5,7 @@ import io
 import json
 import threading
 
-from shared.logging import LineWriter
+from shared import LineWriter
 
 
 class CountingStream(io.StringIO):

@@ -2,8 +2,8 @@
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from shared.app import build_service_app
-from shared.health import Readiness
+
+from shared.web import Readiness, build_service_app
 
 
 def _sample(text: str, name: str, **labels: str) -> float:

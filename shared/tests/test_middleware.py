@@ -3,9 +3,9 @@
 import httpx
 import pytest
 from fastapi import FastAPI, Request
-from shared.app import build_service_app
-from shared.client_ip import ClientIpResolver, parse_networks
-from shared.health import Readiness
+
+from shared import ClientIpResolver, parse_networks
+from shared.web import Readiness, build_service_app
 
 
 def _app(client_ips: ClientIpResolver | None) -> FastAPI:

@@ -1,7 +1,8 @@
 """The RESP2 codec the cluster client speaks."""
 
 import pytest
-from shared.resp import ProtocolError, ReplyError, ReplyParser, encode, encode_many
+
+from shared.redis import ProtocolError, ReplyError, ReplyParser, encode, encode_many
 
 
 def test_encode_is_an_array_of_bulk_strings() -> None:

@@ -13,9 +13,9 @@ import httpx
 _SERVICE = """
 import gc, sys
 from fastapi import FastAPI
-from shared.logging import get_logger
+from shared import get_logger
 from shared.server import serve
-from shared.settings import ServiceSettings
+from shared import ServiceSettings
 
 def create_app(settings):
     app = FastAPI()

@@ -3,7 +3,7 @@
 import asyncio
 from typing import Any
 
-from shared.transport import CombiningTransport
+from shared import CombiningTransport
 
 
 class RecordingTransport:

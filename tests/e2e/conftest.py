@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from devstack.addresses import next_client_address
 
 _PASSWORD = "correct horse battery staple 42"

@@ -5,6 +5,7 @@ import asyncio
 import secrets
 
 import httpx
+
 from devstack.otlp import OtlpReceiver, ReceivedSpan
 
 SERVICES = {"gateway", "auth-service", "user-service"}

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from devstack.addresses import next_client_address
 from devstack.fixtures import start_stack
 from devstack.stack import Stack

@@ -15,11 +15,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 from jose import jwk, jwt
+
+from shared import StaticKeySet
+from shared.passwords import Argon2Params, PasswordHasher
 from user_service import migrations
 from user_service.config import Settings
 from user_service.main import create_app
-
-from shared import Argon2Params, PasswordHasher, StaticKeySet
 
 INTERNAL_TOKEN = "test-internal-token-0123456789"
 ISSUER, AUDIENCE, KID = "authstack", "authstack-api", "test-key-1"

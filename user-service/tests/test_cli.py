@@ -5,6 +5,7 @@ import io
 import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
+
 from user_service import cli
 
 PASSWORD = "correct horse battery staple"  # conftest.PASSWORD

@@ -5,6 +5,7 @@ import uuid
 
 import httpx
 import pytest
+
 from user_service.models import User
 
 

@@ -5,6 +5,7 @@ import uuid
 
 import httpx
 import pytest
+
 from user_service import crud
 
 PASSWORD = "correct horse battery staple"  # conftest.PASSWORD

@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
+
 from user_service import migrations
 from user_service import models as _models  # noqa: F401  (registers the table)
 

@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 import pytest
+
 from user_service import migrations
 
 pytestmark = pytest.mark.fault

@@ -2,7 +2,7 @@
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import problem_response
+from shared.web import problem_response
 
 
 class BodySizeLimitMiddleware:

@@ -4,10 +4,9 @@ import argparse
 import json
 import sys
 
-from shared.server import serve
-
 from auth_service.config import Settings
 from auth_service.keys import KeyConfigError, ensure_keys, load_keyring, rotate_keys
+from shared.server import serve
 
 
 def _serve(settings: Settings) -> None:

@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from shared import Argon2Params, JwtSettings, RedisSettings, ServiceSettings, parse_networks
+from shared import JwtSettings, RedisSettings, ServiceSettings, parse_networks
+from shared.passwords import PasswordSettings
 
 
 def default_hashing_threads() -> int:
@@ -15,7 +16,7 @@ def default_hashing_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-class Settings(ServiceSettings, JwtSettings, RedisSettings):
+class Settings(ServiceSettings, JwtSettings, RedisSettings, PasswordSettings):
     """Everything the auth service reads from its environment."""
 
     SERVICE_NAME: str = "auth-service"
@@ -40,10 +41,6 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings):
     REFRESH_REUSE_GRACE_SECONDS: float = Field(default=10.0, ge=0, le=300)
     JWKS_MAX_AGE_SECONDS: int = Field(default=300, ge=0)  # Cache-Control max-age of the JWKS
 
-    # argon2id parameters (OWASP baseline); hashes made with others are upgraded on login
-    ARGON2_TIME_COST: int = Field(default=2, ge=1)
-    ARGON2_MEMORY_COST_KIB: int = Field(default=19456, ge=8)  # 19 MiB
-    ARGON2_PARALLELISM: int = Field(default=1, ge=1)  # lanes per hash
     # argon2 threads, off the event loop; default: CPU cores - 1 (at least 1)
     HASH_CONCURRENCY: int = Field(default_factory=default_hashing_threads, ge=1)
 
@@ -81,11 +78,3 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings):
     @property
     def generate_missing_keys(self) -> bool:
         return self.ENVIRONMENT != "production"
-
-    @property
-    def argon2_params(self) -> Argon2Params:
-        return Argon2Params(
-            time_cost=self.ARGON2_TIME_COST,
-            memory_cost_kib=self.ARGON2_MEMORY_COST_KIB,
-            parallelism=self.ARGON2_PARALLELISM,
-        )

@@ -1,4 +1,4 @@
-"""Request dependencies: the service container, the caller's IP and bearer principal."""
+"""Request dependencies: the lifespan's resources, the caller's IP and bearer principal."""
 
 from dataclasses import dataclass
 from typing import Annotated
@@ -13,17 +13,13 @@ from auth_service.state import StateStore
 from auth_service.throttle import LoginThrottle
 from auth_service.tokens import AccessTokenIssuer
 from auth_service.users_client import UsersClient
-from shared import (
-    JwtVerifier,
-    PasswordHasher,
-    Principal,
-    ProblemError,
-    TokenError,
-)
+from shared import JwtVerifier, Principal
+from shared.passwords import PasswordHasher
+from shared.web import bearer_principal
 
 
 @dataclass(slots=True)
-class Services:
+class Resources:
     """Long-lived clients, built in the lifespan and closed there."""
 
     settings: Settings
@@ -39,12 +35,12 @@ class Services:
 
 # `async def` although they do no I/O: FastAPI runs plain `def` dependencies in a worker
 # thread, a costly hop per request (profiled in the user service).
-async def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+async def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
 async def get_client_ip(request: Request) -> str:
@@ -59,17 +55,10 @@ ClientIp = Annotated[str, Depends(get_client_ip)]
 _bearer = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
 
 
-async def current_principal(
-    services: ServicesDep, token: Annotated[str | None, Depends(_bearer)]
-) -> Principal:
-    challenge = {"WWW-Authenticate": "Bearer"}
-    if not token:
-        raise ProblemError(401, "not_authenticated", "A bearer token is required",
-                           headers=challenge)
-    try:
-        return await services.verifier.verify(token)
-    except TokenError as exc:
-        raise ProblemError(401, exc.code, exc.detail, headers=challenge) from None
+def _verifier(request: Request) -> JwtVerifier:
+    resources: Resources = request.app.state.resources
+    return resources.verifier
 
 
+current_principal = bearer_principal(_verifier, _bearer)
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -177,7 +177,7 @@ def rotate_keys(
 
 
 class KeyStore:
-    """The process's key ring, reloaded when `keys.json` changes; a shared.jwt KeySet."""
+    """The process's key ring, reloaded when `keys.json` changes; a shared.KeySet."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory

@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 from auth_service import __version__
 from auth_service.bodylimit import BodySizeLimitMiddleware
 from auth_service.config import Settings
-from auth_service.deps import Services
+from auth_service.deps import Resources
 from auth_service.keys import KeyStore, ensure_keys
 from auth_service.refresh import RefreshStore
 from auth_service.routes import auth_router, jwks_router
@@ -19,15 +19,10 @@ from auth_service.state import StateStore
 from auth_service.throttle import LoginThrottle
 from auth_service.tokens import AccessTokenIssuer
 from auth_service.users_client import UsersClient
-from shared import (
-    ClientIpResolver,
-    JwtVerifier,
-    PasswordHasher,
-    Readiness,
-    build_service_app,
-    create_cluster_client,
-    parse_networks,
-)
+from shared import ClientIpResolver, JwtVerifier, parse_networks
+from shared.passwords import PasswordHasher
+from shared.redis import create_cluster_client
+from shared.web import Readiness, build_service_app
 
 
 def load_key_store(settings: Settings) -> KeyStore:
@@ -36,15 +31,15 @@ def load_key_store(settings: Settings) -> KeyStore:
     return KeyStore(settings.keys_dir)  # fails fast when production keys are missing
 
 
-def build_services(
+def build_resources(
     settings: Settings, users_transport: httpx.AsyncBaseTransport | None = None
-) -> Services:
+) -> Resources:
     keys = load_key_store(settings)
     # With tracing on, the client makes a span per Redis command itself.
     redis = create_cluster_client(settings.REDIS_NODES,
                                   timeout=settings.REDIS_SOCKET_TIMEOUT_MS / 1000)
     store = StateStore(redis, budget=settings.REDIS_CALL_BUDGET_SECONDS)
-    return Services(
+    return Resources(
         settings=settings,
         redis=store,
         users=UsersClient(
@@ -74,12 +69,12 @@ def build_services(
     )
 
 
-async def _watch_keys(services: Services) -> None:
+async def _watch_keys(resources: Resources) -> None:
     # Picks up `auth-service rotate-keys` without a restart (the new key is staged, so
     # every process has it before it signs).
     while True:
-        await asyncio.sleep(services.settings.JWT_KEYS_RELOAD_SECONDS)
-        services.keys.reload_if_changed()
+        await asyncio.sleep(resources.settings.JWT_KEYS_RELOAD_SECONDS)
+        resources.keys.reload_if_changed()
 
 
 def create_app(
@@ -92,29 +87,29 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = build_services(settings, users_transport)
-        app.state.services = services
-        watcher = asyncio.create_task(_watch_keys(services))
+        resources = build_resources(settings, users_transport)
+        app.state.resources = resources
+        watcher = asyncio.create_task(_watch_keys(resources))
         # Connect now if Redis is up; if not, the first request retries (and answers 503).
         with contextlib.suppress(Exception):
-            await services.redis.ensure_ready()
+            await resources.redis.ensure_ready()
         try:
             # Compute the dummy hash now so the first unknown-email login costs no more.
-            await services.hasher.verify_dummy("warm-up")
+            await resources.hasher.verify_dummy("warm-up")
             yield
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-            await services.users.aclose()
-            await services.redis.aclose()
-            services.hasher.close()
+            await resources.users.aclose()
+            await resources.redis.aclose()
+            resources.hasher.close()
 
     async def redis_ready() -> None:
-        await app.state.services.redis.ping()  # reads the slot map first if needed
+        await app.state.resources.redis.ping()  # reads the slot map first if needed
 
     async def users_ready() -> None:
-        await app.state.services.users.live()
+        await app.state.resources.users.live()
 
     readiness.add("redis", redis_ready)
     readiness.add("user_service", users_ready)

@@ -3,13 +3,11 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
-from shared.text import reject_control_characters
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from auth_service.passwords import MAX_LENGTH, MIN_LENGTH
-
-NewPassword = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
-NormalisedEmail = Annotated[EmailStr, AfterValidator(lambda v: v.lower())]
+from shared import reject_control_characters
+from shared.emails import Email
+from shared.passwords import GivenPassword, NewPassword
 
 
 class _Body(BaseModel):
@@ -19,7 +17,7 @@ class _Body(BaseModel):
 class RegisterRequest(_Body):
     """A new account."""
 
-    email: NormalisedEmail
+    email: Email
     password: NewPassword
     display_name: Annotated[
         str | None, Field(min_length=1, max_length=100), AfterValidator(reject_control_characters)
@@ -36,7 +34,7 @@ class LoginRequest(_Body):
 
     email: Annotated[str, Field(min_length=1, max_length=320),
                      AfterValidator(reject_control_characters)]
-    password: Annotated[str, Field(min_length=1, max_length=MAX_LENGTH)]
+    password: GivenPassword
 
 
 class RefreshRequest(_Body):

@@ -2,7 +2,7 @@
 
 import time
 
-from auth_service.deps import Services
+from auth_service.deps import Resources
 from auth_service.metrics import LOGINS, REFRESHES, REUSE_DETECTIONS
 from auth_service.refresh import Presentation
 from auth_service.tokens import (
@@ -12,7 +12,8 @@ from auth_service.tokens import (
     new_refresh_token,
 )
 from auth_service.users_client import Credentials
-from shared import PasswordCheck, ProblemError, get_logger
+from shared import ProblemError, get_logger
+from shared.passwords import PasswordCheck
 
 _log = get_logger("sessions")
 
@@ -32,7 +33,7 @@ def refresh_token_reused() -> ProblemError:
                         "Refresh token was already used; the session has been revoked")
 
 
-async def authenticate(s: Services, email: str, password: str, client_ip: str) -> Credentials:
+async def authenticate(s: Resources, email: str, password: str, client_ip: str) -> Credentials:
     """The account for these credentials, or 401/429; throttling comes before any work."""
     wait = await s.throttle.retry_after(email, client_ip)
     if wait > 0:
@@ -56,7 +57,7 @@ async def authenticate(s: Services, email: str, password: str, client_ip: str) -
     return credentials
 
 
-async def _upgrade_hash(s: Services, credentials: Credentials, password: str) -> None:
+async def _upgrade_hash(s: Resources, credentials: Credentials, password: str) -> None:
     try:
         new_hash = await s.hasher.hash(password)
         await s.users.set_password_hash(credentials.id, new_hash)
@@ -66,7 +67,7 @@ async def _upgrade_hash(s: Services, credentials: Credentials, password: str) ->
         _log.info("password_rehashed", user_id=credentials.id)
 
 
-def _mint(s: Services, user_id: str, role: str, family: str) -> TokenPair:
+def _mint(s: Resources, user_id: str, role: str, family: str) -> TokenPair:
     return TokenPair(
         access_token=s.issuer.issue(user_id, [role]),
         refresh_token=new_refresh_token(family),
@@ -74,7 +75,7 @@ def _mint(s: Services, user_id: str, role: str, family: str) -> TokenPair:
     )
 
 
-async def start_session(s: Services, user_id: str, role: str) -> TokenPair:
+async def start_session(s: Resources, user_id: str, role: str) -> TokenPair:
     """A new token family for a fresh login."""
     pair = _mint(s, user_id, role, new_family_id())
     token = RefreshToken.parse(pair.refresh_token)
@@ -94,7 +95,7 @@ def _refused(seen: Presentation) -> ProblemError:
     return invalid_refresh_token()
 
 
-async def refresh_session(s: Services, raw_token: str) -> TokenPair:
+async def refresh_session(s: Resources, raw_token: str) -> TokenPair:
     """Spend a refresh token for a new pair (or the same successor again within the grace
     window); reuse after it revokes the family; a disabled or deleted user cannot refresh."""
     token = RefreshToken.parse(raw_token)
@@ -126,7 +127,7 @@ async def refresh_session(s: Services, raw_token: str) -> TokenPair:
     raise _refused(result)
 
 
-async def end_session(s: Services, raw_token: str, subject: str) -> bool:
+async def end_session(s: Resources, raw_token: str, subject: str) -> bool:
     """Revoke the token's family if it belongs to `subject`; True when it did."""
     token = RefreshToken.parse(raw_token)
     if token is None:

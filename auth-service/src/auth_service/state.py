@@ -4,10 +4,15 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from shared.cluster import ClusterUnavailable, RedisClusterClient, Script
-from shared.resp import Arg, ProtocolError, ReplyError
-
 from shared import ProblemError, get_logger
+from shared.redis import (
+    Arg,
+    ClusterUnavailable,
+    ProtocolError,
+    RedisClusterClient,
+    ReplyError,
+    Script,
+)
 
 T = TypeVar("T")
 U = TypeVar("U")

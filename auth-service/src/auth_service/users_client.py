@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from shared.tracing import instrument_httpx_client
 
-from shared import ProblemError, current_request_id, get_logger
+from shared import ProblemError, current_request_id, get_logger, instrument_httpx_client
 
 _log = get_logger("users_client")
 

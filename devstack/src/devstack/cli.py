@@ -1,4 +1,4 @@
-"""`devstack up | down | status`: the native stack as local processes (see ARCHITECTURE.md)."""
+"""`devstack up | down | status`: the native stack as local processes (docs/operations.md)."""
 
 from __future__ import annotations
 

@@ -5,18 +5,12 @@ path checks -> route -> token -> body -> upstream. Every response the gateway se
 carries X-Request-ID and, once the limiter has decided, the rate-limit headers."""
 
 import contextlib
-import ipaddress
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
-from shared.client_ip import ClientIpResolver
-from shared.context import request_id_var
-from shared.correlation import accept_or_mint
-from shared.jwt import TokenError
-from shared.logging import get_logger
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.config import Settings
@@ -27,8 +21,16 @@ from gateway.proxy import BodyTooLarge, ClientGone, UpstreamError, read_body
 from gateway.ratelimit import CompiledPolicy
 from gateway.resources import Resources
 from gateway.routing import Route, Router, Target, path_problem, query_problem
+from shared import (
+    ClientIpResolver,
+    TokenError,
+    bearer_challenge,
+    close_envelope,
+    get_logger,
+    open_envelope,
+    request_id_var,
+)
 
-_access = get_logger("access")
 _log = get_logger("gateway")
 _JSON = (b"content-type", b"application/json")
 _CLOSE = (b"connection", b"close")
@@ -76,13 +78,11 @@ class Gateway:
         await send({"type": "lifespan.shutdown.complete"})
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
         request = scan_request(scope["headers"])
-        request_id = accept_or_mint(request.request_id)
-        context = request_id_var.set(request_id)
         client = scope.get("client")
-        peer = client[0] if client else "unknown"
-        client_ip = self.resolver.resolve(peer, request.forwarded_for)
+        envelope = open_envelope(request.request_id, client[0] if client else "unknown",
+                                 request.forwarded_for, self.resolver)
+        request_id = envelope.request_id
         path: str = scope["path"]
         status = 500
         try:
@@ -91,7 +91,7 @@ class Gateway:
                 status = await self._own(own, scope, send, request_id)
             else:
                 status = await self._limited(scope, receive, send, request, request_id,
-                                             client_ip)
+                                             envelope.client_ip or "unknown")
         except ClientGone:
             status = 499  # nothing to answer: the client left mid-body
         except Exception:
@@ -102,14 +102,9 @@ class Gateway:
                                             request_id=request_id,
                                             headers=[(b"x-request-id", request_id.encode())])
         finally:
-            elapsed = time.perf_counter() - started
-            self.metrics.observe_request(scope["method"], self.router.label(path), status,
-                                         elapsed)
-            if not path.startswith("/health/"):
-                _access.info("request", method=scope["method"], path=path[:1024],
-                             status=status, client_ip=client_ip,
-                             duration_ms=round(elapsed * 1000, 2))
-            request_id_var.reset(context)
+            close_envelope(envelope, self.metrics.http, method=scope["method"],
+                           route=self.router.label(path), path=path, status=status,
+                           quiet=path.startswith("/health/"))
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send,
                        request: RequestHeaders, request_id: str, client_ip: str) -> int:
@@ -179,8 +174,7 @@ class Gateway:
             try:
                 await resources.authenticator.check(request.authorization)
             except TokenError as exc:
-                challenge = b'Bearer error="invalid_token"' \
-                    if exc.code != "missing_token" else b"Bearer"
+                challenge = bearer_challenge(exc.code).encode()
                 return await send_problem(send, 401, exc.code, exc.detail,
                                           request_id=request_id,
                                           headers=[*headers, (b"www-authenticate", challenge)])
@@ -203,7 +197,9 @@ class Gateway:
         query: bytes = scope["query_string"]
         target = raw_path + b"?" + query if query else raw_path
         proto: str = scope["scheme"]
-        if request.forwarded_proto in ("http", "https") and self._peer_trusted(scope):
+        client = scope.get("client")
+        if (request.forwarded_proto in ("http", "https") and client
+                and self.resolver.peer_trusted(client[0])):
             proto = request.forwarded_proto  # a trusted proxy terminated TLS
         forward = request.forward
         forward += [(b"x-request-id", request_id.encode()),
@@ -225,16 +221,6 @@ class Gateway:
         upstream_headers += headers
         return await send_response(send, status, upstream_headers, payload,
                                    head=method == "HEAD")
-
-    def _peer_trusted(self, scope: Scope) -> bool:
-        client = scope.get("client")
-        if not self.resolver.trusted or not client:
-            return False
-        try:
-            peer = ipaddress.ip_address(client[0])
-        except ValueError:
-            return False
-        return any(peer in network for network in self.resolver.trusted)
 
     def _snapshot(self) -> Snapshot:
         return self.resources.snapshot() if self.resources is not None else Snapshot()

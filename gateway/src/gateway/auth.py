@@ -1,7 +1,7 @@
 """Bearer-token checks for protected routes. Verified tokens are remembered by the
-verifier (shared.jwt.VerifiedTokens, TOKEN_CACHE_SIZE) until they expire."""
+verifier (shared.VerifiedTokens, TOKEN_CACHE_SIZE) until they expire."""
 
-from shared.jwt import JwtVerifier, TokenError
+from shared import JwtVerifier, bearer_token
 
 
 class Authenticator:
@@ -12,15 +12,4 @@ class Authenticator:
 
     async def check(self, authorization: bytes | None) -> None:
         """Returns when the request carries a valid bearer token; raises TokenError."""
-        if authorization is None:
-            raise TokenError("missing_token", "A bearer access token is required")
-        scheme, _, credentials = authorization.strip().partition(b" ")
-        if scheme.lower() != b"bearer":
-            raise TokenError("missing_token", "A bearer access token is required")
-        try:
-            token = credentials.strip().decode("ascii")
-        except UnicodeDecodeError:
-            raise TokenError("invalid_token", "Malformed token") from None
-        if not token:
-            raise TokenError("missing_token", "A bearer access token is required")
-        await self.verifier.verify(token)
+        await self.verifier.verify(bearer_token(authorization))

@@ -5,9 +5,9 @@ from typing import Literal
 
 import orjson
 from pydantic import field_validator, model_validator
-from shared.client_ip import Network, parse_networks
+
+from shared import JwtSettings, Network, RedisSettings, ServiceSettings, parse_networks
 from shared.redis import parse_nodes
-from shared.settings import JwtSettings, RedisSettings, ServiceSettings
 
 FailMode = Literal["open", "closed"]
 

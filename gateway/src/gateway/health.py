@@ -7,10 +7,9 @@ only make things worse. The details say `"ratelimit": "fallback"` instead."""
 import asyncio
 import time
 
-from shared.cluster import RedisClusterClient
-
 from gateway.fallback import CircuitBreaker
 from gateway.upstream import Upstream, UpstreamFailure
+from shared.redis import RedisClusterClient
 
 
 class ReadinessProbe:

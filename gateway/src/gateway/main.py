@@ -4,12 +4,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from shared.jwt import JwtVerifier, RemoteKeySet
-from shared.logging import get_logger
-from shared.redis import create_cluster_client
-from shared.retry import retry_with_backoff
-from shared.server import serve
-from shared.tracing import configure_tracing
 from starlette.types import ASGIApp
 
 from gateway.app import Gateway
@@ -22,6 +16,9 @@ from gateway.ratelimit import RateLimiter
 from gateway.resources import Resources
 from gateway.routing import Target
 from gateway.upstream import Upstream
+from shared import JwtVerifier, RemoteKeySet, configure_tracing, get_logger, retry_with_backoff
+from shared.redis import create_cluster_client
+from shared.server import serve
 
 _log = get_logger("gateway")
 

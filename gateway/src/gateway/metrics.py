@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from gateway.fallback import BreakerState
+from shared import RequestMetrics
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -76,12 +77,10 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "gateway_requests_total", "Requests answered by the gateway",
-            ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram(
-            "gateway_request_duration_seconds", "Time from request to response",
-            ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.http = RequestMetrics(
+            "gateway", requests_help="Requests answered by the gateway",
+            latency_help="Time from request to response", buckets=LATENCY_BUCKETS,
+            registry=self.registry)
         self.ratelimit = Counter(
             "gateway_ratelimit_decisions_total", "Rate-limit decisions",
             ["source", "result"],  # source: redis | fallback | unavailable
@@ -96,11 +95,6 @@ class Metrics:
     def watch(self, read: Callable[[], Snapshot]) -> None:
         """Read `read()` on every scrape (called once the lifespan has the components)."""
         self.registry.register(ScrapeState(read))
-
-    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        labels = (method, route, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
 
     def decisions(self) -> collections.Counter[tuple[str, str]]:
         """Rate-limit decisions so far, (source, result) -> count (tests, diagnostics)."""

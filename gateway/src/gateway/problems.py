@@ -3,10 +3,11 @@
 from collections.abc import Sequence
 from typing import Any
 
-from shared.errors import PROBLEM_CONTENT_TYPE, problem_body
 from starlette.types import Send
 
-Header = tuple[bytes, bytes]
+from gateway.headers import Header
+from shared import PROBLEM_CONTENT_TYPE, problem_body
+
 _PROBLEM_HEADERS: tuple[Header, ...] = (
     (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
     (b"cache-control", b"no-store"),

@@ -3,11 +3,11 @@
 
 from typing import Any
 
-from shared.tracing import tracing_enabled
 from starlette.types import Receive
 
 from gateway.headers import Header, response_headers
 from gateway.upstream import Upstream, UpstreamFailure
+from shared import tracing_enabled
 
 _TRACE_HEADERS = frozenset({b"traceparent", b"tracestate"})
 _FAILURES = {  # UpstreamFailure.reason -> (status, code, detail)

@@ -12,14 +12,13 @@ import math
 import os
 from dataclasses import dataclass
 
-from shared.cluster import RedisClusterClient, Script
-from shared.logging import get_logger
-
 from gateway.config import RoutePolicy
 from gateway.fallback import CircuitBreaker, FallbackLimiter
+from gateway.headers import Header
+from shared import get_logger
+from shared.redis import RedisClusterClient, Script
 
 _log = get_logger("ratelimit")
-Header = tuple[bytes, bytes]
 
 # Numbers are passed to redis.call as strings: Lua would print 16-digit µs values as
 # %.14g and lose precision.

@@ -2,13 +2,12 @@
 
 from dataclasses import dataclass
 
-from shared.jwt import RemoteKeySet
-
 from gateway.auth import Authenticator
 from gateway.health import ReadinessProbe
 from gateway.metrics import Snapshot
 from gateway.proxy import Proxy
 from gateway.ratelimit import RateLimiter
+from shared import RemoteKeySet
 
 
 @dataclass(slots=True)

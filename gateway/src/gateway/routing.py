@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from shared.metrics import UNMATCHED_ROUTE
+from shared import UNMATCHED_ROUTE
 
 # RFC 3986 pchar plus '/', and '%' (checked separately below); nothing else is allowed raw.
 _RAW_PATH = re.compile(rb"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")

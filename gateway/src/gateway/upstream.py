@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
-Header = tuple[bytes, bytes]
+from gateway.headers import Header
+
 # Retried once on a stale keep-alive connection. PUT and DELETE are idempotent by the RFC,
 # but a retried DELETE would answer 404 for a deletion that happened: not retried.
 _RETRIED = frozenset({"GET", "HEAD", "OPTIONS"})

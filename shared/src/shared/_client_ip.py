@@ -20,6 +20,10 @@ class ClientIpResolver:
     def __init__(self, trusted: tuple[Network, ...] = ()) -> None:
         self.trusted = trusted
 
+    def peer_trusted(self, peer: str) -> bool:
+        """Whether `peer` is one of the trusted proxies (whose X-Forwarded-* count)."""
+        return bool(self.trusted) and self._is_trusted(peer)
+
     def _is_trusted(self, address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address)

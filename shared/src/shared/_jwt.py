@@ -13,8 +13,8 @@ import httpx
 from jose import jwk, jwt
 from jose.exceptions import ExpiredSignatureError, JWTClaimsError, JWTError
 
-from shared.logging import get_logger
-from shared.settings import JwtSettings
+from shared._logging import get_logger
+from shared._settings import JwtSettings
 
 _log = get_logger("jwt")
 

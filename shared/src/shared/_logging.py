@@ -10,8 +10,8 @@ from typing import Any, TextIO
 import orjson
 import structlog
 
-from shared.context import request_id_var
-from shared.tracing import current_trace_id
+from shared._context import request_id_var
+from shared._tracing import current_trace_id
 
 
 def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from shared.logging import get_logger
+from shared._logging import get_logger
 
 _log = get_logger("retry")
 T = TypeVar("T")

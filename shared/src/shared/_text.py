@@ -1,19 +1,5 @@
 """Rules for user-supplied text that every service applies the same way."""
 
-import contextlib
-
-from email_validator import EmailNotValidError, validate_email
-
-
-def normalise_email(value: str) -> str:
-    """The one stored and looked-up form of an address: email-validator's normalisation,
-    stripped, lower-cased. Invalid input is only stripped and lower-cased, so a lookup of
-    it simply finds nothing."""
-    value = value.strip()
-    with contextlib.suppress(EmailNotValidError):
-        value = validate_email(value, check_deliverability=False).normalized
-    return value.lower()
-
 
 def reject_control_characters(value: str | None) -> str | None:
     """A pydantic AfterValidator: control characters are refused (422), never stored.

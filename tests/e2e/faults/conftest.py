@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from devstack.addresses import next_client_address
 from devstack.fixtures import start_stack
 from devstack.stack import Stack

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+
 from devstack.traffic import fallback_decisions
 
 pytestmark = pytest.mark.fault

@@ -10,6 +10,7 @@ import time
 
 import httpx
 import pytest
+
 from devstack.redis_topology import slot_for_key
 from devstack.stack import Stack
 from devstack.traffic import limiter_mode, poll, server_latencies

@@ -7,6 +7,7 @@ from collections import Counter
 
 import httpx
 import pytest
+
 from devstack.fixtures import start_stack
 from devstack.ports import free_ports
 from devstack.redis_scale import add_shard, rebalance

@@ -25,8 +25,6 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from devstack.fixtures import start_stack
-from devstack.stack import Stack
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
@@ -36,6 +34,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from devstack.fixtures import start_stack
+from devstack.stack import Stack
 
 PASSWORD = "correct horse battery staple 42"
 # Generous limits so neither the gateway's limiter nor the login throttle shapes the answers

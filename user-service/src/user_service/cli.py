@@ -6,15 +6,13 @@ import getpass
 import sys
 from collections.abc import Callable, Sequence
 
+from shared import configure_logging, retry_with_backoff
+from shared.emails import normalise_email, valid_email
+from shared.passwords import PasswordHasher, PasswordRejected, check_new_password
 from shared.server import serve as shared_serve
-from shared.text import normalise_email
-
-from shared import PasswordHasher, configure_logging, retry_with_backoff
 from user_service import crud, db, migrations
 from user_service.config import Settings
-from user_service.models import PASSWORD_MAX_LENGTH, User
-
-MIN_ADMIN_PASSWORD_LENGTH = 12
+from user_service.models import User
 
 
 def serve(settings: Settings) -> None:
@@ -61,10 +59,11 @@ async def create_admin(
                     return (f"promoted existing user {email} ({user.id}) to admin; "
                             "password unchanged")
                 secret = password()
-                if not MIN_ADMIN_PASSWORD_LENGTH <= len(secret) <= PASSWORD_MAX_LENGTH:
-                    raise SystemExit(
-                        f"password must be {MIN_ADMIN_PASSWORD_LENGTH}-{PASSWORD_MAX_LENGTH} chars")
-                hasher = PasswordHasher()
+                try:
+                    check_new_password(secret)  # the policy registration applies
+                except PasswordRejected as exc:
+                    raise SystemExit(exc.detail) from None
+                hasher = PasswordHasher(settings.argon2_params, max_concurrency=1)
                 try:
                     password_hash = await hasher.hash(secret)
                 finally:
@@ -108,15 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         migrations.downgrade(settings.DATABASE_URL, args.revision)
         print(f"database schema downgraded to {args.revision}")
     elif args.command == "create-admin":
-        from email_validator import EmailNotValidError, validate_email
-
         try:
-            validate_email(args.email, check_deliverability=False)
-        except EmailNotValidError as exc:
-            raise SystemExit(f"invalid email: {exc}") from None
+            email = valid_email(args.email)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
         if args.display_name is not None and not 0 < len(args.display_name.strip()) <= 100:
             raise SystemExit("display name must be 1-100 characters")
-        print(asyncio.run(create_admin(settings, args.email, args.display_name, read_password)))
+        print(asyncio.run(create_admin(settings, email, args.display_name, read_password)))
     return 0
 
 

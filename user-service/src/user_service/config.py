@@ -1,9 +1,10 @@
 """User-service settings: one class, fields named like the environment variables."""
 
 from shared import JwtSettings, ServiceSettings
+from shared.passwords import PasswordSettings
 
 
-class Settings(ServiceSettings, JwtSettings):
+class Settings(ServiceSettings, JwtSettings, PasswordSettings):
     """Everything the user service reads from its environment."""
 
     SERVICE_NAME: str = "user-service"
@@ -21,7 +22,7 @@ class Settings(ServiceSettings, JwtSettings):
     DB_CONNECT_TIMEOUT: int = 3
     DB_STATEMENT_TIMEOUT_MS: int = 5000  # server-side statement_timeout
 
-    # Local default only; refused in production (shared.settings PLACEHOLDER_SECRETS).
+    # Local default only; refused in production (shared._settings PLACEHOLDER_SECRETS).
     INTERNAL_API_TOKEN: str = "dev-internal-token"  # noqa: S105
 
     PAGE_SIZE_DEFAULT: int = 50  # GET /users page size without `limit`

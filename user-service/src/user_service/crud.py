@@ -80,7 +80,7 @@ async def get_credentials(reader: AsyncEngine, email: str) -> Credentials | None
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
-    """`email` must already be normalised (shared.text.normalise_email)."""
+    """`email` must already be normalised (shared.emails.normalise_email)."""
     result = await session.exec(select(User).where(User.email == email))
     return result.first()
 

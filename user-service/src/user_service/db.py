@@ -1,7 +1,6 @@
 """Async engine over psycopg 3, readiness probe, and the one place DB outages become 503."""
 
 from fastapi import FastAPI
-from shared.tracing import tracing_enabled
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -9,7 +8,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared import get_logger, problem_response, retry_with_backoff
+from shared import get_logger, retry_with_backoff, tracing_enabled
+from shared.web import problem_response
 from user_service.config import Settings
 from user_service.metrics import DB_ERRORS, watch_pool
 

@@ -7,17 +7,18 @@ from dataclasses import dataclass
 from typing import Annotated, TypeVar, cast
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared import JwtVerifier, PasswordHasher, Principal, ProblemError, TokenError
+from shared import JwtVerifier, Principal, ProblemError
+from shared.passwords import PasswordHasher
+from shared.web import bearer_principal, unauthorized
 from user_service.config import Settings
 from user_service.models import User, UserPublic
 
 UserT = TypeVar("UserT", User, UserPublic)
 
-_BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="authstack"'}
 # Shown in OpenAPI as the "Authorize" scheme; auto_error=False so we answer problem+json.
 _bearer = HTTPBearer(auto_error=False, bearerFormat="JWT")
 _internal_token = APIKeyHeader(name="X-Internal-Token", auto_error=False)
@@ -56,23 +57,12 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def _unauthorized(code: str, detail: str) -> ProblemError:
-    header = f'{_BEARER_CHALLENGE["WWW-Authenticate"]}, error="invalid_token"'
-    headers = _BEARER_CHALLENGE if code == "missing_token" else {"WWW-Authenticate": header}
-    return ProblemError(401, code, detail, headers=headers)
+def _verifier(request: Request) -> JwtVerifier:
+    return cast(Resources, request.app.state.resources).verifier
 
 
-async def get_principal(
-    resources: ResourcesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """The verified access token; identity headers from callers are never trusted."""
-    if credentials is None or not credentials.credentials:
-        raise _unauthorized("missing_token", "A bearer access token is required")
-    try:
-        return await resources.verifier.verify(credentials.credentials)
-    except TokenError as exc:
-        raise _unauthorized(exc.code, exc.detail) from None
+# The verified access token; identity headers from callers are never trusted.
+get_principal = bearer_principal(_verifier, _bearer)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -82,13 +72,13 @@ def subject_id(principal: Principal) -> uuid.UUID:
     try:
         return uuid.UUID(principal.subject)
     except ValueError:
-        raise _unauthorized("invalid_token", "Token subject is not a user id") from None
+        raise unauthorized("invalid_token", "Token subject is not a user id") from None
 
 
 def require_active(user: UserT | None) -> UserT:
     """The token's subject must still exist and be active."""
     if user is None or not user.is_active:
-        raise _unauthorized("invalid_token", "The token's user no longer exists or is disabled")
+        raise unauthorized("invalid_token", "The token's user no longer exists or is disabled")
     return user
 
 

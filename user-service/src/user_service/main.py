@@ -5,17 +5,10 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from shared.jwt import KeySet
 
-from shared import (
-    JwtVerifier,
-    PasswordHasher,
-    Readiness,
-    RemoteKeySet,
-    build_service_app,
-    get_logger,
-    retry_with_backoff,
-)
+from shared import JwtVerifier, KeySet, RemoteKeySet, get_logger, retry_with_backoff
+from shared.passwords import PasswordHasher
+from shared.web import Readiness, build_service_app
 from user_service import db
 from user_service.config import Settings
 from user_service.deps import Resources

@@ -4,39 +4,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BeforeValidator, StringConstraints
-from shared.text import normalise_email, reject_control_characters
+from pydantic import AfterValidator, StringConstraints
 from sqlalchemy import CheckConstraint, Column, DateTime, Index, String, func
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig  # the typed form of model_config
 
+from shared import reject_control_characters
+from shared.emails import EMAIL_MAX_LENGTH, Email, LookupEmail
+from shared.passwords import MAX_LENGTH
+
 Role = Literal["user", "admin"]
-EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
 PASSWORD_HASH_MAX_LENGTH = 512
-PASSWORD_MAX_LENGTH = 1024
-
-
-def _valid_email(value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError("email must be a string")
-    value = value.strip()
-    if len(value) > EMAIL_MAX_LENGTH:
-        raise ValueError(f"email longer than {EMAIL_MAX_LENGTH} characters")
-    try:
-        normalised = validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ValueError(f"invalid email: {exc}") from None
-    return normalised.lower()
-
-
-Email = Annotated[str, BeforeValidator(_valid_email)]
-LookupEmail = Annotated[
-    str,
-    StringConstraints(max_length=EMAIL_MAX_LENGTH),
-    AfterValidator(reject_control_characters),
-    AfterValidator(normalise_email),
-]
 EmailPrefix = Annotated[
     str, StringConstraints(max_length=EMAIL_MAX_LENGTH), AfterValidator(reject_control_characters)
 ]
@@ -50,7 +28,7 @@ PasswordHash = Annotated[
     StringConstraints(min_length=1, max_length=PASSWORD_HASH_MAX_LENGTH),
     AfterValidator(reject_control_characters),
 ]
-CurrentPassword = Annotated[str, StringConstraints(max_length=PASSWORD_MAX_LENGTH)]
+CurrentPassword = Annotated[str, StringConstraints(max_length=MAX_LENGTH)]
 _STRICT = SQLModelConfig(extra="forbid")  # unknown fields are a client bug: 422
 
 

@@ -5,11 +5,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from shared.text import normalise_email
 
 from auth_service import sessions
-from auth_service.deps import ClientIp, CurrentPrincipal, ServicesDep
-from auth_service.passwords import check_new_password
+from auth_service.deps import ClientIp, CurrentPrincipal, ResourcesDep
 from auth_service.schemas import (
     LoginRequest,
     LogoutRequest,
@@ -20,6 +18,8 @@ from auth_service.schemas import (
 )
 from auth_service.users_client import EmailTaken
 from shared import ProblemError
+from shared.emails import normalise_email
+from shared.passwords import PasswordRejected, check_new_password
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -42,12 +42,15 @@ _LOGIN_BODY: dict[str, Any] = {
 
 @router.post("/register", status_code=201, response_model=UserPublic,
              responses={409: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM})
-async def register(body: RegisterRequest, services: ServicesDep) -> UserPublic:
+async def register(body: RegisterRequest, resources: ResourcesDep) -> UserPublic:
     """Create an account."""
-    check_new_password(body.password)
-    password_hash = await services.hasher.hash(body.password)
     try:
-        user = await services.users.create_user(body.email, password_hash, body.display_name)
+        check_new_password(body.password)
+    except PasswordRejected as exc:
+        raise ProblemError(422, exc.code, exc.detail) from None
+    password_hash = await resources.hasher.hash(body.password)
+    try:
+        user = await resources.users.create_user(body.email, password_hash, body.display_name)
     except EmailTaken:
         raise ProblemError(409, "email_taken", "An account with this email exists") from None
     return UserPublic.from_upstream(user)
@@ -71,29 +74,29 @@ async def _login_body(request: Request) -> LoginRequest:
 
 @router.post("/login", response_model=TokenResponse, openapi_extra=_LOGIN_BODY,
              responses={401: _PROBLEM, 422: _PROBLEM, 429: _PROBLEM, 503: _PROBLEM})
-async def login(request: Request, services: ServicesDep, client_ip: ClientIp) -> TokenResponse:
+async def login(request: Request, resources: ResourcesDep, client_ip: ClientIp) -> TokenResponse:
     """Exchange email and password for an access token and a refresh token."""
     body = await _login_body(request)
     email = normalise_email(body.email)
-    user = await sessions.authenticate(services, email, body.password, client_ip)
-    pair = await sessions.start_session(services, user.id, user.role)
+    user = await sessions.authenticate(resources, email, body.password, client_ip)
+    pair = await sessions.start_session(resources, user.id, user.role)
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token,
                          expires_in=pair.expires_in)
 
 
 @router.post("/refresh", response_model=TokenResponse,
              responses={401: _PROBLEM, 503: _PROBLEM})
-async def refresh(body: RefreshRequest, services: ServicesDep) -> TokenResponse:
+async def refresh(body: RefreshRequest, resources: ResourcesDep) -> TokenResponse:
     """Spend a refresh token for a new pair."""
-    pair = await sessions.refresh_session(services, body.refresh_token)
+    pair = await sessions.refresh_session(resources, body.refresh_token)
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token,
                          expires_in=pair.expires_in)
 
 
 @router.post("/logout", status_code=204, response_class=Response,
              responses={401: _PROBLEM, 503: _PROBLEM})
-async def logout(body: LogoutRequest, services: ServicesDep, principal: CurrentPrincipal) -> None:
+async def logout(body: LogoutRequest, resources: ResourcesDep, principal: CurrentPrincipal) -> None:
     """End the refresh token's session (its whole family), if it is the caller's."""
     # A token of someone else's, or an unknown one, is a silent no-op: the answer must not
     # tell a caller anything about tokens that are not theirs.
-    await sessions.end_session(services, body.refresh_token, principal.subject)
+    await sessions.end_session(resources, body.refresh_token, principal.subject)

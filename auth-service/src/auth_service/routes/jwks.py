@@ -3,17 +3,17 @@
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from auth_service.deps import ServicesDep
+from auth_service.deps import ResourcesDep
 from auth_service.schemas import Jwks
 
 router = APIRouter(tags=["keys"])
 
 
 @router.get("/.well-known/jwks.json", response_model=Jwks)
-async def jwks(services: ServicesDep) -> JSONResponse:
+async def jwks(resources: ResourcesDep) -> JSONResponse:
     """Public keys (current and previous) that verify access tokens."""
-    max_age = services.settings.JWKS_MAX_AGE_SECONDS
+    max_age = resources.settings.JWKS_MAX_AGE_SECONDS
     return JSONResponse(
-        services.keys.ring.jwks(),
+        resources.keys.ring.jwks(),
         headers={"Cache-Control": f"public, max-age={max_age}"},
     )

@@ -23,10 +23,10 @@ from typing import Any, cast
 
 from redis.crc import key_slot
 
-from shared.logging import get_logger
-from shared.resp import Arg, ProtocolError, ReplyError, ReplyParser, encode, encode_many
-from shared.tracing import tracing_enabled
-from shared.transport import CombiningTransport
+from shared._logging import get_logger
+from shared._tracing import tracing_enabled
+from shared._transport import CombiningTransport
+from shared.redis._resp import Arg, ProtocolError, ReplyError, ReplyParser, encode, encode_many
 
 _log = get_logger("redis")
 
@@ -203,7 +203,7 @@ class RedisClusterClient:
         if tracing_enabled():
             from opentelemetry import trace
 
-            self._tracer = trace.get_tracer("shared.cluster")
+            self._tracer = trace.get_tracer("shared.redis")
         self.startup_nodes = list(startup_nodes)
         self.timeout = timeout
         self.refresh_interval = refresh_interval

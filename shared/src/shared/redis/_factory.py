@@ -1,7 +1,7 @@
 """Connecting to the Redis Cluster: the seed list and a client with a timeout that suits a
 request path (a frozen node never holds a caller longer than `timeout`)."""
 
-from shared.cluster import RedisClusterClient
+from shared.redis._cluster import RedisClusterClient
 
 
 def parse_nodes(spec: str) -> list[tuple[str, int]]:
@@ -19,5 +19,5 @@ def parse_nodes(spec: str) -> list[tuple[str, int]]:
 
 
 def create_cluster_client(nodes: str, *, timeout: float = 0.25) -> RedisClusterClient:
-    """The project's cluster client (shared.cluster) for `nodes`, the discovery seed list."""
+    """The project's cluster client (shared.redis) for `nodes`, the discovery seed list."""
     return RedisClusterClient(parse_nodes(nodes), timeout=timeout)

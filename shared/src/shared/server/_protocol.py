@@ -2,13 +2,13 @@
 
 uvicorn writes a response's head and its body with two `transport.write` calls, i.e. two
 `send` syscalls (and two TCP segments) per response; on the gateway that was ~20% of its
-CPU samples. Here they go through shared.transport.CombiningTransport."""
+CPU samples. Here they go through shared.CombiningTransport."""
 
 import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from shared.transport import CombiningTransport
+from shared._transport import CombiningTransport
 
 
 class CombiningHttpToolsProtocol(HttpToolsProtocol):

@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 import uvicorn
 
-from shared.http_protocol import CombiningHttpToolsProtocol
-from shared.logging import configure_logging, flush_logs
-from shared.settings import ServiceSettings
+from shared._logging import configure_logging, flush_logs
+from shared._settings import ServiceSettings
+from shared.server._protocol import CombiningHttpToolsProtocol
 
 S = TypeVar("S", bound=ServiceSettings)
 STARTUP_FAILURE = 3  # the exit code uvicorn.run uses (uvicorn.main.STARTUP_FAILURE)

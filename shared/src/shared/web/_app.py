@@ -5,12 +5,12 @@ from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 
-from shared.client_ip import ClientIpResolver
-from shared.errors import install_problem_handlers
-from shared.health import Readiness, health_router
-from shared.metrics import metrics_endpoint
-from shared.middleware import RequestContextMiddleware
-from shared.tracing import configure_tracing
+from shared._client_ip import ClientIpResolver
+from shared._tracing import configure_tracing
+from shared.web._errors import install_problem_handlers
+from shared.web._health import Readiness, health_router
+from shared.web._metrics import metrics_endpoint
+from shared.web._middleware import RequestContextMiddleware
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 

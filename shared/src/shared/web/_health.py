@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter
 from starlette.responses import JSONResponse, Response
 
-from shared.errors import problem_response
+from shared.web._errors import problem_response
 
 # A check returns normally when the dependency is usable and raises otherwise.
 HealthCheck = Callable[[], Awaitable[None]]

@@ -4,37 +4,19 @@ Each service runs one uvicorn process (natively and per container), so the defau
 in-process registry counts everything; scale out with more processes/containers, each
 scraped on its own, rather than `--workers` (which would need multiprocess mode)."""
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    Counter,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
+
+from shared._envelope import RequestMetrics
 
 # `*_created` timestamp series double every scrape for little use; Prometheus doesn't need them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-# Route templates (`/users/{user_id}`), never raw paths: bounded label cardinality.
-UNMATCHED_ROUTE = "<unmatched>"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-HTTP_REQUESTS = Counter(
-    "http_requests_total", "HTTP requests handled", ["method", "route", "status"]
-)
-HTTP_LATENCY = Histogram(
-    "http_request_duration_seconds", "Time to handle an HTTP request",
-    ["method", "route", "status"], buckets=LATENCY_BUCKETS,
-)
-
-
-def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    """Count one request and its latency under its route template."""
-    labels = (method, route, str(status))
-    HTTP_REQUESTS.labels(*labels).inc()
-    HTTP_LATENCY.labels(*labels).observe(seconds)
+HTTP_METRICS = RequestMetrics("http", requests_help="HTTP requests handled",
+                              latency_help="Time to handle an HTTP request",
+                              buckets=LATENCY_BUCKETS)
 
 
 def metrics_response() -> Response:

@@ -1,18 +1,15 @@
-"""Correlation-ID and access-log ASGI middleware."""
+"""The request envelope (shared._envelope) as ASGI middleware for the FastAPI services."""
 
-import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.client_ip import ClientIpResolver
-from shared.context import request_id_var
-from shared.correlation import accept_or_mint
-from shared.errors import PROBLEM_CONTENT_TYPE, problem_body
-from shared.logging import get_logger
-from shared.metrics import UNMATCHED_ROUTE, observe_request
+from shared._client_ip import ClientIpResolver
+from shared._envelope import UNMATCHED_ROUTE, close_envelope, open_envelope
+from shared._logging import get_logger
+from shared._problems import PROBLEM_CONTENT_TYPE, problem_body
+from shared.web._metrics import HTTP_METRICS
 
-_access_log = get_logger("access")
 _error_log = get_logger("errors")
 
 
@@ -52,17 +49,13 @@ class RequestContextMiddleware:
                 inbound = value.decode("latin-1")
             elif name == b"x-forwarded-for" and forwarded_for is None:
                 forwarded_for = value.decode("latin-1")
-        request_id = accept_or_mint(inbound)
         client: Any = scope.get("client")
-        client_ip = client[0] if client else None
-        if client_ip is not None and self.client_ips is not None:
-            client_ip = self.client_ips.resolve(client_ip, forwarded_for)
-        scope.setdefault("state", {})["client_ip"] = client_ip
-        token = request_id_var.set(request_id)
-        header = (b"x-request-id", request_id.encode())
+        envelope = open_envelope(inbound, client[0] if client else None, forwarded_for,
+                                 self.client_ips)
+        scope.setdefault("state", {})["client_ip"] = envelope.client_ip
+        header = (b"x-request-id", envelope.request_id.encode())
         status = 500
         response_started = False
-        started = time.perf_counter()
 
         async def send_with_request_id(message: Message) -> None:
             nonlocal status, response_started
@@ -82,17 +75,8 @@ class RequestContextMiddleware:
             if not response_started:
                 await _internal_error(send_with_request_id)
         finally:
-            elapsed = time.perf_counter() - started
             # The router leaves the matched route in the scope: label by its template.
-            route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
-            observe_request(scope["method"], route, status, elapsed)
-            if scope["path"] not in self.quiet_paths:
-                _access_log.info(
-                    "request",
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 2),
-                    client_ip=client_ip,
-                )
-            request_id_var.reset(token)
+            close_envelope(envelope, HTTP_METRICS, method=scope["method"],
+                           route=getattr(scope.get("route"), "path", UNMATCHED_ROUTE),
+                           path=scope["path"], status=status,
+                           quiet=scope["path"] in self.quiet_paths)

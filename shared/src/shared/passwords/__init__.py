@@ -1,0 +1,34 @@
+"""Passwords (opt-in: loads argon2): argon2id hashing off the event loop, and the one
+password policy every place that sets a password applies."""
+
+from shared.passwords._hasher import (
+    HASH_THREAD_NICENESS,
+    Argon2Params,
+    PasswordCheck,
+    PasswordHasher,
+)
+from shared.passwords._policy import (
+    MAX_LENGTH,
+    MIN_LENGTH,
+    GivenPassword,
+    NewPassword,
+    PasswordRejected,
+    check_new_password,
+    common_passwords,
+)
+from shared.passwords._settings import PasswordSettings
+
+__all__ = [
+    "HASH_THREAD_NICENESS",
+    "MAX_LENGTH",
+    "MIN_LENGTH",
+    "Argon2Params",
+    "GivenPassword",
+    "NewPassword",
+    "PasswordCheck",
+    "PasswordHasher",
+    "PasswordRejected",
+    "PasswordSettings",
+    "check_new_password",
+    "common_passwords",
+]
