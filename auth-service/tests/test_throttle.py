@@ -1,9 +1,12 @@
 """Brute-force throttling: growing delays per account and per IP, before any work."""
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
+
+from auth_service.throttle import account_key
 
 FAST_THROTTLE = {"THROTTLE_ACCOUNT_FREE_FAILURES": 2, "THROTTLE_IP_FREE_FAILURES": 100,
                  "THROTTLE_BASE_DELAY_SECONDS": 1, "THROTTLE_MAX_DELAY_SECONDS": 2}
@@ -30,20 +33,68 @@ class _Spy:
             monkeypatch.setattr(owner, name, counted)
 
 
+class _AccountThrottle:
+    """One account's throttle hash in Redis, read with the Redis clock the throttle uses:
+    the tests decide from the server's state and clock, never from their own stopwatch."""
+
+    def __init__(self, auth: Any, email: str) -> None:
+        self._redis = auth.resources.redis.redis
+        self._key = account_key(email)
+
+    async def now_ms(self) -> int:
+        seconds, micros = await self._redis.execute(self._key, "TIME")
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    async def until_ms(self) -> int:
+        until = await self._redis.execute(self._key, "HGET", self._key, "until")
+        return int(until) if until else 0
+
+    async def delay_after(self, attempt: Awaitable[Any]) -> tuple[Any, range]:
+        """`attempt`'s response and the delays (ms) it can have set: the failure was
+        recorded at a Redis time between the reads before and after it."""
+        before = await self.now_ms()
+        response = await attempt
+        after = await self.now_ms()
+        until = await self.until_ms()
+        return response, range(until - after, until - before + 1)
+
+    async def inside_delay(self, attempt: Awaitable[Any]) -> tuple[Any, int | None]:
+        """`attempt`'s response, and the ms of delay it was certainly decided within
+        (None when the delay may have ended while it was being decided)."""
+        response = await attempt
+        left = await self.until_ms() - await self.now_ms()
+        return response, left if left > 0 else None
+
+    async def wait_out(self) -> None:
+        """Until the Redis clock passes the delay: never a permanent lockout."""
+        until = await self.until_ms()
+        while True:
+            left = until - await self.now_ms()
+            if left < 0:
+                return
+            await asyncio.sleep(min(left / 1000, 0.05) + 0.001)
+
+
 async def test_account_delay_grows_then_expires_and_success_resets(
     auth_app_factory: Any, problem: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with auth_app_factory(**FAST_THROTTLE) as auth:
         email = await auth.register()
-        for _ in range(3):  # 2 free, the 3rd sets a 1 s delay
+        throttle = _AccountThrottle(auth, email)
+        for _ in range(2):  # 2 free
             problem(await _login(auth, email, "wrong password!!"), 401, "invalid_credentials")
+        third, delays = await throttle.delay_after(_login(auth, email, "wrong password!!"))
+        problem(third, 401, "invalid_credentials")
+        assert 1000 in delays  # the 3rd sets a 1 s delay
         spy = _Spy(auth, monkeypatch)
-        refused = await _login(auth, email, auth.password)  # even the right password waits
-        problem(refused, 429, "login_throttled")
-        assert refused.headers["retry-after"] == "1"
-        assert spy.calls == 0  # no hashing, no user-service call before the 429
+        # Even the right password waits.
+        refused, left = await throttle.inside_delay(_login(auth, email, auth.password))
+        if left is not None:  # decided inside the delay by the server's clock
+            problem(refused, 429, "login_throttled")
+            assert refused.headers["retry-after"] == "1"
+            assert spy.calls == 0  # no hashing, no user-service call before the 429
 
-        await asyncio.sleep(1.1)  # never a permanent lockout
+        await throttle.wait_out()  # never a permanent lockout
         assert (await _login(auth, email, auth.password)).status_code == 200
         # Success reset the account counter: one failure is free again.
         problem(await _login(auth, email, "wrong password!!"), 401, "invalid_credentials")
@@ -53,14 +104,22 @@ async def test_account_delay_grows_then_expires_and_success_resets(
 async def test_delay_doubles_and_is_capped(auth_app_factory: Any, problem: Any) -> None:
     async with auth_app_factory(**FAST_THROTTLE) as auth:
         email = auth.new_email()  # unknown accounts are throttled the same way
-        for _ in range(3):
+        throttle = _AccountThrottle(auth, email)
+        for _ in range(2):
             problem(await _login(auth, email, "wrong password!!"), 401)
-        await asyncio.sleep(1.05)
-        problem(await _login(auth, email, "wrong password!!"), 401)  # 4th: 2 s
-        assert (await _login(auth, email, "x")).headers["retry-after"] == "2"
-        await asyncio.sleep(2.05)
-        problem(await _login(auth, email, "wrong password!!"), 401)  # 5th: capped at 2 s
-        assert (await _login(auth, email, "x")).headers["retry-after"] == "2"
+        third, delays = await throttle.delay_after(_login(auth, email, "wrong password!!"))
+        problem(third, 401)
+        assert 1000 in delays
+        for expected in (2000, 2000):  # the 4th doubles it; the 5th is capped at 2 s
+            await throttle.wait_out()
+            failure, delays = await throttle.delay_after(
+                _login(auth, email, "wrong password!!"))
+            problem(failure, 401)
+            assert expected in delays
+            refused, left = await throttle.inside_delay(_login(auth, email, "x"))
+            if left is not None and left > 1000:  # more than a second of it is left
+                problem(refused, 429, "login_throttled")
+                assert refused.headers["retry-after"] == "2"
 
 
 async def test_per_ip_throttle_spans_accounts(auth_app_factory: Any, problem: Any) -> None:

@@ -1,22 +1,34 @@
 """The in-process limiter has the Redis limiter's semantics; the breaker opens and heals."""
 
-import time
-
 import pytest
 
 from gateway.fallback import BreakerState, CircuitBreaker, FallbackLimiter
 from gateway.headers import response_headers, scan_request
 
 
+class Clock:
+    """Seconds that pass only when the test says so: verdicts never depend on how fast
+    the machine runs the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_fallback_is_an_exact_sliding_window() -> None:
-    limiter = FallbackLimiter(max_keys=10)
-    results = [limiter.hit("k", 3, 0.3)[0] for _ in range(5)]
+    clock = Clock()
+    limiter = FallbackLimiter(max_keys=10, clock=clock)
+    results = [limiter.hit("k", 3, 3.0)[0] for _ in range(5)]
     assert results == [True, True, True, False, False]
-    allowed, remaining, reset_ms = limiter.hit("k", 3, 0.3)
+    allowed, remaining, reset_ms = limiter.hit("k", 3, 3.0)
     assert (allowed, remaining) == (False, 0)
-    assert 0 < reset_ms <= 300
-    time.sleep(0.32)
-    assert [limiter.hit("k", 3, 0.3)[0] for _ in range(4)] == [True, True, True, False]
+    assert reset_ms == 3000
+    clock.now += 2
+    assert limiter.hit("k", 3, 3.0) == (False, 0, 1000)  # the oldest leaves 3 s after it came
+    clock.now += 1
+    assert [limiter.hit("k", 3, 3.0)[0] for _ in range(4)] == [True, True, True, False]
 
 
 def test_fallback_is_bounded() -> None:
@@ -27,19 +39,22 @@ def test_fallback_is_bounded() -> None:
 
 
 def test_breaker_opens_after_threshold_and_half_opens_after_cooldown() -> None:
-    breaker = CircuitBreaker(threshold=2, cooldown=0.1)
+    clock = Clock()
+    breaker = CircuitBreaker(threshold=2, cooldown=0.1, clock=clock)
     assert breaker.allow()
     breaker.failure("ConnectionError")
     assert breaker.state is BreakerState.CLOSED
     breaker.failure("ConnectionError")
     assert breaker.state is BreakerState.OPEN
     assert not breaker.allow()
-    time.sleep(0.12)
+    clock.now += 0.09
+    assert not breaker.allow()  # still cooling down
+    clock.now += 0.02
     assert breaker.allow()  # the probe
     assert not breaker.allow()  # only one probe at a time
     breaker.failure("TimeoutError")
     assert breaker.state is BreakerState.OPEN
-    time.sleep(0.12)
+    clock.now += 0.11
     assert breaker.allow()
     breaker.success()
     assert breaker.state is BreakerState.CLOSED

@@ -6,6 +6,7 @@ import collections
 import math
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from enum import Enum
 
 from shared import get_logger
@@ -17,7 +18,8 @@ class FallbackLimiter:
     """Exact sliding-window log per key, bounded to `max_keys` keys (least recently used
     go first). Used only while Redis is unusable; its counts are per gateway process."""
 
-    def __init__(self, max_keys: int) -> None:
+    def __init__(self, max_keys: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock  # seconds; tests drive their own
         self.max_keys = max_keys
         self._logs: OrderedDict[str, deque[float]] = OrderedDict()
 
@@ -26,7 +28,7 @@ class FallbackLimiter:
 
     def hit(self, key: str, limit: int, window: float) -> tuple[bool, int, int]:
         """(allowed, remaining, ms until the oldest allowed request leaves the window)."""
-        now = time.monotonic()
+        now = self._clock()
         log = self._logs.get(key)
         if log is None:
             log = deque()
@@ -55,7 +57,9 @@ class CircuitBreaker:
     """Opens after `threshold` consecutive failures, stays open `cooldown` seconds, then
     lets a single probe through; the probe's outcome closes or re-opens it."""
 
-    def __init__(self, threshold: int, cooldown: float) -> None:
+    def __init__(self, threshold: int, cooldown: float, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock  # seconds; tests drive their own
         self.threshold = threshold
         self.cooldown = cooldown
         self.state = BreakerState.CLOSED
@@ -72,7 +76,7 @@ class CircuitBreaker:
         """True when this request should try Redis."""
         if self.state is BreakerState.CLOSED:
             return True
-        now = time.monotonic()
+        now = self._clock()
         if self.state is BreakerState.OPEN:
             if now - self._opened_at < self.cooldown:
                 return False
@@ -98,6 +102,6 @@ class CircuitBreaker:
             self.state is BreakerState.CLOSED and self.failures >= self.threshold
         ):
             self.state = BreakerState.OPEN
-            self._opened_at = time.monotonic()
+            self._opened_at = self._clock()
             _log.warning("redis_circuit_open", failures=self.failures, error=error,
                          cooldown_s=self.cooldown)
