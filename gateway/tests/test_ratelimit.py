@@ -75,10 +75,7 @@ async def test_headers_on_401_and_404(gw: RunningGateway) -> None:
 
 async def test_window_slides_and_retry_after_is_honest(stack: Stack, redis_cluster: Any) -> None:
     gw = await stack.start(RATE_LIMIT_REQUESTS=3, RATE_LIMIT_WINDOW_SECONDS=2)
-    redis = redis_cluster.cluster_client()
-    window = LimiterWindow(redis, gw.app.default_policy.key("127.0.0.17"), limit=3,
-                           window_seconds=2)
-    try:
+    with LimiterWindow.of(gw, redis_cluster, "127.0.0.17") as window:
         async with gw.client("127.0.0.17") as client:
             assert (await window.request(client)).status_code == 200
             [first] = window.allowed
@@ -96,16 +93,11 @@ async def test_window_slides_and_retry_after_is_honest(stack: Stack, redis_clust
                 wait = int(again.headers["retry-after"]) * 1_000_000
                 await window.until(window.last_answered_at + wait)
                 assert (await window.request(client)).status_code == 200
-    finally:
-        redis.close()
 
 
 async def test_refused_requests_do_not_count(stack: Stack, redis_cluster: Any) -> None:
     gw = await stack.start(RATE_LIMIT_REQUESTS=3, RATE_LIMIT_WINDOW_SECONDS=2)
-    redis = redis_cluster.cluster_client()
-    window = LimiterWindow(redis, gw.app.default_policy.key("127.0.0.18"), limit=3,
-                           window_seconds=2)
-    try:
+    with LimiterWindow.of(gw, redis_cluster, "127.0.0.18") as window:
         async with gw.client("127.0.0.18") as client:
             statuses = [(await window.request(client)).status_code for _ in range(3)]
             first, last = window.allowed[0], window.allowed[-1]
@@ -118,8 +110,6 @@ async def test_refused_requests_do_not_count(stack: Stack, redis_cluster: Any) -
                     break
             await window.until(last + window.window_us + 1)
             statuses += [(await window.request(client)).status_code for _ in range(4)]
-    finally:
-        redis.close()
     assert statuses[:6] == [200] * 6  # the 7th is checked against the window
 
 

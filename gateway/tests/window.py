@@ -3,6 +3,8 @@ Redis clock. A test decides what each answer must have been from the server's ow
 and clock, never from its own stopwatch: on a busy machine a step may take any time."""
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -26,6 +28,18 @@ class LimiterWindow:
         self.allowed: list[int] = []  # scores of the allowed requests, in order
         self.last_answered_at = 0  # Redis time just after the last answer
         self.checked = 0  # answers whose status the window decided
+
+    @classmethod
+    @contextlib.contextmanager
+    def of(cls, gateway: Any, redis_cluster: Any, ip: str) -> Iterator["LimiterWindow"]:
+        """The default policy's window for client `ip` of a running test gateway."""
+        redis = redis_cluster.cluster_client()
+        try:
+            yield cls(redis, gateway.app.default_policy.key(ip),
+                      limit=gateway.settings.RATE_LIMIT_REQUESTS,
+                      window_seconds=gateway.settings.RATE_LIMIT_WINDOW_SECONDS)
+        finally:
+            redis.close()
 
     def now(self) -> int:
         """The Redis clock (the one the limiter's script reads), in µs."""
