@@ -122,7 +122,7 @@ async def test_role_change_reaches_the_next_access_token(auth: Any, sql: Any) ->
 async def test_store_lets_exactly_one_of_many_rotations_win(auth: Any) -> None:
     from auth_service.tokens import TokenPair, new_family_id, new_refresh_token
 
-    store = auth.resources.refresh
+    store = auth.resources.refresh_tokens
     family = new_family_id()
     raw = new_refresh_token(family)
     await store.create_family(family, raw, "user-1", 0)

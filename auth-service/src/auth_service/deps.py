@@ -1,36 +1,13 @@
 """Request dependencies: the lifespan's resources, the caller's IP and bearer principal."""
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from auth_service.config import Settings
-from auth_service.keys import KeyStore
-from auth_service.refresh import RefreshStore
-from auth_service.state import StateStore
-from auth_service.throttle import LoginThrottle
-from auth_service.tokens import AccessTokenIssuer
-from auth_service.users_client import UsersClient
+from auth_service.resources import Resources
 from shared import JwtVerifier, Principal
-from shared.passwords import PasswordHasher
 from shared.web import bearer_principal
-
-
-@dataclass(slots=True)
-class Resources:
-    """Long-lived clients, built in the lifespan and closed there."""
-
-    settings: Settings
-    redis: StateStore
-    users: UsersClient
-    keys: KeyStore
-    hasher: PasswordHasher
-    issuer: AccessTokenIssuer
-    verifier: JwtVerifier
-    refresh: RefreshStore
-    throttle: LoginThrottle
 
 
 # `async def` although they do no I/O: FastAPI runs plain `def` dependencies in a worker

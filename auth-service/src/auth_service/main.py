@@ -11,62 +11,10 @@ from starlette.middleware import Middleware
 from auth_service import __version__
 from auth_service.bodylimit import BodySizeLimitMiddleware
 from auth_service.config import Settings
-from auth_service.deps import Resources
-from auth_service.keys import KeyStore, ensure_keys
-from auth_service.refresh import RefreshStore
-from auth_service.routes import auth_router, jwks_router
-from auth_service.state import StateStore
-from auth_service.throttle import LoginThrottle
-from auth_service.tokens import AccessTokenIssuer
-from auth_service.users_client import UsersClient
-from shared import ClientIpResolver, JwtVerifier, parse_networks
-from shared.passwords import PasswordHasher
-from shared.redis import create_cluster_client
+from auth_service.resources import Resources, build_resources
+from auth_service.routes import auth_router, install_domain_errors, jwks_router
+from shared import ClientIpResolver, parse_networks
 from shared.web import Readiness, build_service_app
-
-
-def load_key_store(settings: Settings) -> KeyStore:
-    if settings.generate_missing_keys:
-        ensure_keys(settings.keys_dir, settings.JWT_SIGNING_ALG)
-    return KeyStore(settings.keys_dir)  # fails fast when production keys are missing
-
-
-def build_resources(
-    settings: Settings, users_transport: httpx.AsyncBaseTransport | None = None
-) -> Resources:
-    keys = load_key_store(settings)
-    # With tracing on, the client makes a span per Redis command itself.
-    redis = create_cluster_client(settings.REDIS_NODES,
-                                  timeout=settings.REDIS_SOCKET_TIMEOUT_MS / 1000)
-    store = StateStore(redis, budget=settings.REDIS_CALL_BUDGET_SECONDS)
-    return Resources(
-        settings=settings,
-        redis=store,
-        users=UsersClient(
-            settings.USER_SERVICE_URL, settings.INTERNAL_API_TOKEN,
-            timeout=settings.USER_SERVICE_TIMEOUT_SECONDS,
-            retry_after=settings.UPSTREAM_RETRY_AFTER_SECONDS, transport=users_transport,
-        ),
-        keys=keys,
-        hasher=PasswordHasher(settings.argon2_params, max_concurrency=settings.HASH_CONCURRENCY),
-        issuer=AccessTokenIssuer(
-            keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE,
-            ttl_seconds=settings.ACCESS_TOKEN_TTL_SECONDS,
-        ),
-        # Logout verifies bearer tokens against our own keys, in process.
-        verifier=JwtVerifier.from_settings(keys, settings),
-        refresh=RefreshStore(
-            store, ttl_seconds=settings.REFRESH_TOKEN_TTL_SECONDS,
-            grace_seconds=settings.REFRESH_REUSE_GRACE_SECONDS,
-        ),
-        throttle=LoginThrottle(
-            store, account_free=settings.THROTTLE_ACCOUNT_FREE_FAILURES,
-            ip_free=settings.THROTTLE_IP_FREE_FAILURES,
-            base_delay=settings.THROTTLE_BASE_DELAY_SECONDS,
-            max_delay=settings.THROTTLE_MAX_DELAY_SECONDS,
-            window=settings.THROTTLE_WINDOW_SECONDS,
-        ),
-    )
 
 
 async def _watch_keys(resources: Resources) -> None:
@@ -101,9 +49,7 @@ def create_app(
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-            await resources.users.aclose()
-            await resources.redis.aclose()
-            resources.hasher.close()
+            await resources.aclose()
 
     async def redis_ready() -> None:
         await app.state.resources.redis.ping()  # reads the slot map first if needed
@@ -123,6 +69,7 @@ def create_app(
     # so even a 413 carries the request_id.
     app.user_middleware.append(
         Middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES))
+    install_domain_errors(app)
     app.include_router(auth_router)
     app.include_router(jwks_router)
     return app

@@ -1,10 +1,12 @@
-"""Calls into the Redis Cluster with a time budget: Redis trouble becomes a 503, never a 500."""
+"""Calls into the Redis Cluster with a time budget: Redis trouble becomes StoreUnavailable
+(a 503 at the routes), never a 500."""
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from shared import ProblemError, get_logger
+from auth_service.errors import StoreUnavailable
+from shared import get_logger
 from shared.redis import (
     Arg,
     ClusterUnavailable,
@@ -16,15 +18,8 @@ from shared.redis import (
 
 T = TypeVar("T")
 U = TypeVar("U")
-_log = get_logger("state")
+_log = get_logger("redis_store")
 _UNAVAILABLE = (ClusterUnavailable, ProtocolError, OSError, TimeoutError)
-
-
-def state_store_unavailable() -> ProblemError:
-    return ProblemError(
-        503, "state_store_unavailable", "The token store is unavailable; retry shortly",
-        headers={"Retry-After": "2"},
-    )
 
 
 class ScriptCall:
@@ -39,7 +34,7 @@ class ScriptCall:
         return self.redis.evalsha(self.script, keys, args)
 
 
-class StateStore:
+class RedisStore:
     """The Redis Cluster client plus the rules every call follows."""
 
     def __init__(self, redis: RedisClusterClient, *, budget: float) -> None:
@@ -54,8 +49,9 @@ class StateStore:
         await self.redis.initialize()
 
     async def run(self, call: Callable[[], Awaitable[T]], *, what: str) -> T:
-        """Run one Redis call; a failover, a frozen node or a timeout becomes 503. An error
-        reply that is about the command itself (a script bug) stays an error (500)."""
+        """Run one Redis call; a failover, a frozen node or a timeout becomes
+        StoreUnavailable. An error reply about the command itself (a script bug) is raised
+        as it is (a 500)."""
         try:
             async with asyncio.timeout(self.budget):
                 return await call()
@@ -65,7 +61,11 @@ class StateStore:
             _log.warning("state_store_error", operation=what, error=exc.kind)
         except _UNAVAILABLE as exc:
             _log.warning("state_store_error", operation=what, error=type(exc).__name__)
-        raise state_store_unavailable() from None
+        raise StoreUnavailable(what) from None
+
+    async def execute(self, key: str, *command: Arg, what: str) -> object:
+        """One single-slot command (e.g. `DEL key`) under the same rules as `run`."""
+        return await self.run(lambda: self.redis.execute(key, *command), what=what)
 
     async def ping(self) -> None:
         async with asyncio.timeout(self.budget):

@@ -13,7 +13,7 @@ atomic: a failover replicates all of a rotation or none of it.
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from auth_service.state import StateStore
+from auth_service.redis_store import RedisStore
 from auth_service.tokens import RefreshToken, TokenPair, hash_refresh_token
 
 _CREATE = """
@@ -96,8 +96,10 @@ def _keys(family: str) -> tuple[str, str]:
     return f"rt:{{{family}}}:meta", f"rt:{{{family}}}:t:"
 
 
-class RefreshStore:
-    def __init__(self, store: StateStore, *, ttl_seconds: int, grace_seconds: float) -> None:
+class RefreshTokenStore:
+    """Families of refresh tokens: create, check, rotate, revoke."""
+
+    def __init__(self, store: RedisStore, *, ttl_seconds: int, grace_seconds: float) -> None:
         self.store = store
         self.ttl_seconds = ttl_seconds
         self.grace_ms = int(grace_seconds * 1000)

@@ -8,7 +8,7 @@ so there is never a permanent lockout. Attempts refused with 429 do not count.""
 import hashlib
 import math
 
-from auth_service.state import StateStore, both
+from auth_service.redis_store import RedisStore, both
 
 _NOW_MS = """
 local clock = redis.call('TIME')
@@ -46,7 +46,7 @@ def ip_key(client_ip: str) -> str:
 
 class LoginThrottle:
     def __init__(
-        self, store: StateStore, *, account_free: int, ip_free: int, base_delay: float,
+        self, store: RedisStore, *, account_free: int, ip_free: int, base_delay: float,
         max_delay: float, window: int,
     ) -> None:
         self.store = store
@@ -82,5 +82,4 @@ class LoginThrottle:
     async def record_success(self, email: str) -> None:
         # The IP counter stays: one good account must not launder an IP's guesses at others.
         key = account_key(email)
-        await self.store.run(lambda: self.store.redis.execute(key, "DEL", key),
-                             what="throttle_reset")
+        await self.store.execute(key, "DEL", key, what="throttle_reset")

@@ -1,7 +1,8 @@
 """The user service's internal API, with a bounded time for every call.
 
 Anything but a documented answer (timeout, refused connection, 5xx, an unexpected status)
-becomes 503 `upstream_unavailable` with Retry-After: never a hang, never a 500."""
+becomes UsersUnavailable (503 `upstream_unavailable` with Retry-After): never a hang,
+never a 500."""
 
 import asyncio
 from dataclasses import dataclass
@@ -9,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from shared import ProblemError, current_request_id, get_logger, instrument_httpx_client
+from auth_service.errors import EmailTaken, UsersUnavailable
+from shared import current_request_id, get_logger, instrument_httpx_client
 
 _log = get_logger("users_client")
 
@@ -21,10 +23,6 @@ class Credentials:
     password_hash: str
     role: str
     is_active: bool
-
-
-class EmailTaken(Exception):
-    pass
 
 
 class UsersClient:
@@ -46,11 +44,8 @@ class UsersClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def _unavailable(self) -> ProblemError:
-        return ProblemError(
-            503, "upstream_unavailable", "The user service is unavailable; retry shortly",
-            headers={"Retry-After": str(self.retry_after)},
-        )
+    def _unavailable(self) -> UsersUnavailable:
+        return UsersUnavailable(self.retry_after)
 
     async def _call(
         self, method: str, path: str, *, expect: frozenset[int], json: Any = None

@@ -1,6 +1,7 @@
-"""HTTP routes of the auth service."""
+"""HTTP routes of the auth service, and the translation of domain errors to problems."""
 
 from auth_service.routes.auth import router as auth_router
 from auth_service.routes.jwks import router as jwks_router
+from auth_service.routes.problems import install_domain_errors
 
-__all__ = ["auth_router", "jwks_router"]
+__all__ = ["auth_router", "install_domain_errors", "jwks_router"]

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from auth_service import sessions
 from auth_service.deps import ClientIp, CurrentPrincipal, ResourcesDep
 from auth_service.schemas import (
     LoginRequest,
@@ -16,10 +15,8 @@ from auth_service.schemas import (
     TokenResponse,
     UserPublic,
 )
-from auth_service.users_client import EmailTaken
 from shared import ProblemError
 from shared.emails import normalise_email
-from shared.passwords import PasswordRejected, check_new_password
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -44,15 +41,7 @@ _LOGIN_BODY: dict[str, Any] = {
              responses={409: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM})
 async def register(body: RegisterRequest, resources: ResourcesDep) -> UserPublic:
     """Create an account."""
-    try:
-        check_new_password(body.password)
-    except PasswordRejected as exc:
-        raise ProblemError(422, exc.code, exc.detail) from None
-    password_hash = await resources.hasher.hash(body.password)
-    try:
-        user = await resources.users.create_user(body.email, password_hash, body.display_name)
-    except EmailTaken:
-        raise ProblemError(409, "email_taken", "An account with this email exists") from None
+    user = await resources.register(body.email, body.password, body.display_name)
     return UserPublic.from_upstream(user)
 
 
@@ -78,8 +67,7 @@ async def login(request: Request, resources: ResourcesDep, client_ip: ClientIp) 
     """Exchange email and password for an access token and a refresh token."""
     body = await _login_body(request)
     email = normalise_email(body.email)
-    user = await sessions.authenticate(resources, email, body.password, client_ip)
-    pair = await sessions.start_session(resources, user.id, user.role)
+    pair = await resources.login(email, body.password, client_ip)
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token,
                          expires_in=pair.expires_in)
 
@@ -88,7 +76,7 @@ async def login(request: Request, resources: ResourcesDep, client_ip: ClientIp) 
              responses={401: _PROBLEM, 503: _PROBLEM})
 async def refresh(body: RefreshRequest, resources: ResourcesDep) -> TokenResponse:
     """Spend a refresh token for a new pair."""
-    pair = await sessions.refresh_session(resources, body.refresh_token)
+    pair = await resources.refresh(body.refresh_token)
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token,
                          expires_in=pair.expires_in)
 
@@ -99,4 +87,4 @@ async def logout(body: LogoutRequest, resources: ResourcesDep, principal: Curren
     """End the refresh token's session (its whole family), if it is the caller's."""
     # A token of someone else's, or an unknown one, is a silent no-op: the answer must not
     # tell a caller anything about tokens that are not theirs.
-    await sessions.end_session(resources, body.refresh_token, principal.subject)
+    await resources.logout(body.refresh_token, principal.subject)

@@ -1,0 +1,40 @@
+"""What the auth service's use cases can answer besides success. Domain outcomes only:
+the routes translate them to problem+json (routes/problems.py)."""
+
+
+class AuthError(Exception):
+    """A refused or failed operation the client is told about."""
+
+
+class InvalidCredentials(AuthError):
+    """Unknown e-mail, wrong password or inactive account: one outcome, no enumeration."""
+
+
+class LoginThrottled(AuthError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class InvalidRefreshToken(AuthError):
+    """Garbled, unknown, expired or revoked (other than for reuse)."""
+
+
+class RefreshTokenReused(AuthError):
+    """A spent token came back after the grace window: its family is revoked."""
+
+
+class EmailTaken(AuthError):
+    pass
+
+
+class StoreUnavailable(AuthError):
+    """The Redis Cluster did not answer within the budget (failover, frozen node)."""
+
+
+class UsersUnavailable(AuthError):
+    """The user service did not give a documented answer in time."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("user service unavailable")
+        self.retry_after = retry_after

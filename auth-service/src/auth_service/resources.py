@@ -1,0 +1,93 @@
+"""What the lifespan builds once and closes at the end: the clients, and the use cases
+wired to them (each gets exactly the clients it uses)."""
+
+from dataclasses import dataclass, field
+
+import httpx
+
+from auth_service.config import Settings
+from auth_service.keys import KeyStore, ensure_keys
+from auth_service.redis_store import RedisStore
+from auth_service.refresh_tokens import RefreshTokenStore
+from auth_service.throttle import LoginThrottle
+from auth_service.token_pairs import TokenMinter
+from auth_service.tokens import AccessTokenIssuer
+from auth_service.use_cases import Login, Logout, Refresh, Register
+from auth_service.users_client import UsersClient
+from shared import JwtVerifier
+from shared.passwords import PasswordHasher
+from shared.redis import create_cluster_client
+
+
+@dataclass(slots=True)
+class Resources:
+    settings: Settings
+    redis: RedisStore
+    users: UsersClient
+    keys: KeyStore
+    hasher: PasswordHasher
+    verifier: JwtVerifier
+    refresh_tokens: RefreshTokenStore
+    throttle: LoginThrottle
+    minter: TokenMinter
+    register: Register = field(init=False)
+    login: Login = field(init=False)
+    refresh: Refresh = field(init=False)
+    logout: Logout = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.register = Register(users=self.users, hasher=self.hasher)
+        self.login = Login(throttle=self.throttle, users=self.users, hasher=self.hasher,
+                           minter=self.minter, refresh_tokens=self.refresh_tokens)
+        self.refresh = Refresh(refresh_tokens=self.refresh_tokens, users=self.users,
+                               minter=self.minter)
+        self.logout = Logout(refresh_tokens=self.refresh_tokens)
+
+    async def aclose(self) -> None:
+        await self.users.aclose()
+        await self.redis.aclose()
+        self.hasher.close()
+
+
+def load_key_store(settings: Settings) -> KeyStore:
+    if settings.generate_missing_keys:
+        ensure_keys(settings.keys_dir, settings.JWT_SIGNING_ALG)
+    return KeyStore(settings.keys_dir)  # fails fast when production keys are missing
+
+
+def build_resources(
+    settings: Settings, users_transport: httpx.AsyncBaseTransport | None = None
+) -> Resources:
+    keys = load_key_store(settings)
+    # With tracing on, the client makes a span per Redis command itself.
+    redis = create_cluster_client(settings.REDIS_NODES,
+                                  timeout=settings.REDIS_SOCKET_TIMEOUT_MS / 1000)
+    store = RedisStore(redis, budget=settings.REDIS_CALL_BUDGET_SECONDS)
+    return Resources(
+        settings=settings,
+        redis=store,
+        users=UsersClient(
+            settings.USER_SERVICE_URL, settings.INTERNAL_API_TOKEN,
+            timeout=settings.USER_SERVICE_TIMEOUT_SECONDS,
+            retry_after=settings.UPSTREAM_RETRY_AFTER_SECONDS, transport=users_transport,
+        ),
+        keys=keys,
+        hasher=PasswordHasher(settings.argon2_params, max_concurrency=settings.HASH_CONCURRENCY),
+        # Logout verifies bearer tokens against our own keys, in process.
+        verifier=JwtVerifier.from_settings(keys, settings),
+        refresh_tokens=RefreshTokenStore(
+            store, ttl_seconds=settings.REFRESH_TOKEN_TTL_SECONDS,
+            grace_seconds=settings.REFRESH_REUSE_GRACE_SECONDS,
+        ),
+        throttle=LoginThrottle(
+            store, account_free=settings.THROTTLE_ACCOUNT_FREE_FAILURES,
+            ip_free=settings.THROTTLE_IP_FREE_FAILURES,
+            base_delay=settings.THROTTLE_BASE_DELAY_SECONDS,
+            max_delay=settings.THROTTLE_MAX_DELAY_SECONDS,
+            window=settings.THROTTLE_WINDOW_SECONDS,
+        ),
+        minter=TokenMinter(AccessTokenIssuer(
+            keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE,
+            ttl_seconds=settings.ACCESS_TOKEN_TTL_SECONDS,
+        )),
+    )

@@ -1,0 +1,52 @@
+"""The one translation of the use cases' domain errors to problem+json."""
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from auth_service import errors
+from shared import ProblemError
+from shared.passwords import PasswordRejected
+from shared.web import problem_response
+
+
+def problem_for(exc: Exception) -> ProblemError:
+    match exc:
+        case errors.InvalidCredentials():
+            # One body for unknown e-mail, wrong password and inactive account.
+            return ProblemError(401, "invalid_credentials", "Incorrect email or password",
+                                headers={"WWW-Authenticate": "Bearer"})
+        case errors.LoginThrottled(retry_after=wait):
+            return ProblemError(429, "login_throttled", "Too many failed logins; retry later",
+                                headers={"Retry-After": str(wait)})
+        case errors.InvalidRefreshToken():
+            return ProblemError(401, "invalid_refresh_token",
+                                "Refresh token is invalid or expired")
+        case errors.RefreshTokenReused():
+            return ProblemError(401, "refresh_token_reused",
+                                "Refresh token was already used; the session has been revoked")
+        case errors.EmailTaken():
+            return ProblemError(409, "email_taken", "An account with this email exists")
+        case errors.StoreUnavailable():
+            return ProblemError(503, "state_store_unavailable",
+                                "The token store is unavailable; retry shortly",
+                                headers={"Retry-After": "2"})
+        case errors.UsersUnavailable(retry_after=wait):
+            return ProblemError(503, "upstream_unavailable",
+                                "The user service is unavailable; retry shortly",
+                                headers={"Retry-After": str(wait)})
+        case PasswordRejected(code=code, detail=detail):
+            return ProblemError(422, code, detail)
+    raise TypeError(f"no problem for {type(exc).__name__}")  # a new error needs a mapping
+
+
+async def _on_domain_error(_: Request, exc: Exception) -> Response:
+    problem = problem_for(exc)
+    return problem_response(problem.status, problem.code, problem.detail,
+                            headers=problem.headers)
+
+
+def install_domain_errors(app: FastAPI) -> None:
+    """Answer every domain error of the use cases with its problem."""
+    app.add_exception_handler(errors.AuthError, _on_domain_error)
+    app.add_exception_handler(PasswordRejected, _on_domain_error)

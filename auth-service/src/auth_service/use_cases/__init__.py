@@ -1,0 +1,9 @@
+"""The auth service's operations, each with the clients it needs passed in explicitly and
+raising the domain errors of auth_service.errors; the routes only translate."""
+
+from auth_service.use_cases.login import Login
+from auth_service.use_cases.logout import Logout
+from auth_service.use_cases.refresh import Refresh
+from auth_service.use_cases.register import Register
+
+__all__ = ["Login", "Logout", "Refresh", "Register"]

@@ -1,0 +1,66 @@
+"""Login: throttling before any work, the same work for unknown and known accounts, a new
+refresh-token family for the account."""
+
+import time
+
+from auth_service.errors import AuthError, InvalidCredentials, LoginThrottled
+from auth_service.metrics import LOGINS
+from auth_service.refresh_tokens import RefreshTokenStore
+from auth_service.throttle import LoginThrottle
+from auth_service.token_pairs import TokenMinter
+from auth_service.tokens import RefreshToken, TokenPair, new_family_id
+from auth_service.users_client import Credentials, UsersClient
+from shared import get_logger
+from shared.passwords import PasswordCheck, PasswordHasher
+
+_log = get_logger("login")
+
+
+class Login:
+    def __init__(self, *, throttle: LoginThrottle, users: UsersClient, hasher: PasswordHasher,
+                 minter: TokenMinter, refresh_tokens: RefreshTokenStore) -> None:
+        self.throttle = throttle
+        self.users = users
+        self.hasher = hasher
+        self.minter = minter
+        self.refresh_tokens = refresh_tokens
+
+    async def __call__(self, email: str, password: str, client_ip: str) -> TokenPair:
+        """A token pair of a new family; InvalidCredentials, LoginThrottled."""
+        account = await self.authenticate(email, password, client_ip)
+        pair = self.minter.mint(account.id, account.role, new_family_id())
+        token = RefreshToken.parse(pair.refresh_token)
+        assert token is not None
+        await self.refresh_tokens.create_family(token.family, pair.refresh_token, account.id,
+                                                int(time.time()))
+        return pair
+
+    async def authenticate(self, email: str, password: str, client_ip: str) -> Credentials:
+        wait = await self.throttle.retry_after(email, client_ip)
+        if wait > 0:
+            LOGINS.labels("throttled").inc()
+            raise LoginThrottled(wait)
+        credentials = await self.users.credentials(email)
+        check = PasswordCheck(valid=False)
+        if credentials is None:
+            await self.hasher.verify_dummy(password)  # the same work as a wrong password
+        else:
+            check = await self.hasher.verify(credentials.password_hash, password)
+        if credentials is None or not check.valid or not credentials.is_active:
+            await self.throttle.record_failure(email, client_ip)
+            LOGINS.labels("invalid_credentials").inc()
+            raise InvalidCredentials
+        await self.throttle.record_success(email)
+        LOGINS.labels("success").inc()
+        if check.needs_rehash:
+            await self._upgrade_hash(credentials, password)
+        return credentials
+
+    async def _upgrade_hash(self, credentials: Credentials, password: str) -> None:
+        try:
+            new_hash = await self.hasher.hash(password)
+            await self.users.set_password_hash(credentials.id, new_hash)
+        except AuthError:  # the login itself succeeded; upgrade on a later one
+            _log.warning("password_rehash_failed", user_id=credentials.id)
+        else:
+            _log.info("password_rehashed", user_id=credentials.id)
