@@ -1,4 +1,4 @@
-"""Session-wide fixtures: real Redis Cluster and PostgreSQL servers (devstack.fixtures)."""
+"""Session-wide fixtures: real Redis Cluster and PostgreSQL servers (devstack.testkit.fixtures)."""
 
 
 # pytest's importlib mode names a test file after its path from the rootdir
@@ -8,4 +8,4 @@
 import gateway  # noqa: F401
 import shared  # noqa: F401
 
-pytest_plugins = ["devstack.fixtures", "devstack.assertions"]
+pytest_plugins = ["devstack.testkit.fixtures", "devstack.testkit.assertions"]

@@ -13,7 +13,6 @@ import pytest
 
 from devstack.config import StackConfig
 from devstack.ports import free_ports, port_in_use
-from devstack.services import script_problem
 from devstack.stack import Stack, StackError
 
 
@@ -44,8 +43,6 @@ def test_killed_redis_node_stays_down_then_comes_back(stack: Stack) -> None:
 
 
 def test_paused_service_can_be_resumed(stack: Stack) -> None:
-    if "user-service" not in {i["name"] for i in stack.supervisor.all_info()}:
-        pytest.skip("user-service is not written yet")
     url = f"{stack.user_url}/health/live"
     stack.signal_program("user-service", signal.SIGSTOP)
     try:
@@ -57,8 +54,6 @@ def test_paused_service_can_be_resumed(stack: Stack) -> None:
 
 
 def test_second_gateway(stack: Stack) -> None:
-    if script_problem(stack.config.bin_dir, "gateway"):
-        pytest.skip("gateway is not written yet")
     url = stack.add_gateway(env={"LOG_LEVEL": "debug"})
     assert url != stack.gateway_url
     assert httpx.get(f"{url}/health/live", timeout=5).status_code == 200

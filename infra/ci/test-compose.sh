@@ -3,7 +3,7 @@
 # the target-agnostic e2e suite against it, and always tear it down (containers, network,
 # volumes, secrets). Prints the time of each phase; on failure, the failing containers' logs.
 # Phases after the stack is up: the e2e suite (tracing on, spans to a receiver the tests run),
-# the fault tests that have a container implementation (devstack.compose_faults), then a
+# the fault tests that have a container implementation (devstack.testkit.compose_faults), then a
 # stop/start of the whole stack checking that users, tokens and rate limits survive.
 #
 # Environment: COMPOSE_UP_TIMEOUT (s, default 300), COMPOSE_GATEWAY_PORT (default 3000, or a
@@ -21,7 +21,7 @@ IMAGES=(redis-node:infra/redis-cluster postgres:infra/postgres
         user-service:infra/service:SERVICE=user-service,PORT=8002
         auth-service:infra/service:SERVICE=auth-service,PORT=8001
         gateway:infra/service:SERVICE=gateway,PORT=3000)
-# The devstack.compose_target plugin is the target switch: it answers `stack`, `fault_stack`
+# The devstack.testkit.compose_target plugin is the target switch: it answers `stack`, `fault_stack`
 # and `otlp_receiver` with the compose stack, and deselects what still needs native processes.
 # Fault tests with a container implementation (the rest are `make test` only):
 FAULT_TESTS=(tests/e2e/faults/test_redis_failover.py tests/e2e/faults/test_postgres_restart.py)
@@ -242,7 +242,7 @@ gateway_netns() {
 }
 export E2E_COMPOSE_PROJECT=$PROJECT E2E_PODMAN_NETNS=/proc/$$/ns/net
 E2E_POSTGRES_PASSWORD=$(sed -n 's/^POSTGRES_PASSWORD=//p' "$WORK/.env"); export E2E_POSTGRES_PASSWORD
-PYTEST=(uv run --frozen pytest -p no:cacheprovider -p devstack.compose_target)
+PYTEST=(uv run --frozen pytest -p no:cacheprovider -p devstack.testkit.compose_target)
 
 phase_start "tests"
 if ((in_gateway_netns)); then
@@ -300,7 +300,7 @@ if ((in_gateway_netns)) && [[ ${COMPOSE_RESTART:-1} != 0 ]]; then
                 "${PROJECT}_redis-${i}_1"
         done | paste -sd' '
     }
-    nsenter "--net=$(gateway_netns)" uv run --frozen python -m devstack.compose_restart \
+    nsenter "--net=$(gateway_netns)" uv run --frozen python -m devstack.testkit.compose_restart \
         save http://127.0.0.1:3000 "$WORK/restart.json" || die "could not prepare the restart check"
     before=$(redis_ips)
     for job in redis-cluster-init migrate; do JOB_RUN_BEFORE[$job]=$(job_started "$job"); done
@@ -311,7 +311,7 @@ if ((in_gateway_netns)) && [[ ${COMPOSE_RESTART:-1} != 0 ]]; then
     wait_ready
     after=$(redis_ips)
     log "redis node addresses before: $before; after: $after"
-    nsenter "--net=$(gateway_netns)" uv run --frozen python -m devstack.compose_restart \
+    nsenter "--net=$(gateway_netns)" uv run --frozen python -m devstack.testkit.compose_restart \
         check http://127.0.0.1:3000 "$WORK/restart.json" || die "state did not survive the restart"
     phase_end
 fi

@@ -46,7 +46,8 @@ def client_for(cluster: Any, timeout: float = 2.0) -> RedisClusterClient:
 
 
 def node_id(port: int) -> str:
-    return next(n.node_id for n in redis_topology.cluster_nodes(port) if "myself" in n.flags)
+    view = redis_topology.cluster_nodes((redis_topology.HOST, port))
+    return next(n.node_id for n in view if "myself" in n.flags)
 
 
 async def hit(client: RedisClusterClient, key: str, limit: int, now: bool = False) -> list[Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack.addresses import next_client_address
+from devstack.testkit.addresses import next_client_address
 
 _PASSWORD = "correct horse battery staple 42"
 

@@ -6,7 +6,7 @@ import secrets
 
 import httpx
 
-from devstack.otlp import OtlpReceiver, ReceivedSpan
+from devstack.testkit.otlp import OtlpReceiver, ReceivedSpan
 
 SERVICES = {"gateway", "auth-service", "user-service"}
 

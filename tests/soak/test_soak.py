@@ -27,10 +27,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.addresses import next_client_address
-from devstack.fixtures import start_stack
 from devstack.stack import Stack
-from devstack.traffic import Report, Traffic, limiter_mode, poll
+from devstack.testkit.addresses import next_client_address
+from devstack.testkit.fixtures import start_stack
+from devstack.testkit.traffic import Report, Traffic, limiter_mode, poll
 
 MINUTES = float(os.environ.get("SOAK_MINUTES", "10"))
 FAULT_INTERVAL = float(os.environ.get("SOAK_FAULT_INTERVAL", "60"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from devstack import binaries, redis_topology
 from devstack.paths import infra_dir
 from devstack.processes import ProcessError, Program, Supervisor
 from devstack.redis_faults import ClusterFaults
-from devstack.redis_topology import HOST
+from devstack.redis_topology import HOST, Address, ClusterNode
 
 DEFAULT_PORTS = (6379, 6380, 6381, 6382, 6383, 6384)
 
@@ -25,20 +26,19 @@ class ClusterError(ProcessError):
     """The cluster could not be formed or did not become healthy."""
 
 
-class RedisCluster(ClusterFaults):
+class RedisCluster(ClusterFaults[int]):
     """Config, processes, creation and fault helpers for one cluster in `data_dir`."""
 
     def __init__(self, data_dir: Path, ports: Sequence[int], supervisor: Supervisor,
                  *, autorestart: bool = False, owns_supervisor: bool = False) -> None:
         if len(ports) != 6:
             raise ValueError("a Redis Cluster here has exactly 6 nodes (3 masters + 3 replicas)")
+        super().__init__()
         self.data_dir = data_dir
         self.ports = list(ports)
         self.supervisor = supervisor
         self.autorestart = autorestart
         self._owns_supervisor = owns_supervisor
-        # Slots a node owned when we took it down, so wait_for_failover knows what moves.
-        self._slots_before_fault: dict[int, list[tuple[int, int]]] = {}
 
     @classmethod
     def standalone(cls, state_dir: Path, ports: Sequence[int]) -> RedisCluster:
@@ -53,6 +53,27 @@ class RedisCluster(ClusterFaults):
 
     def program_name(self, port: int) -> str:
         return f"redis-{port}"
+
+    # -- nodes as ClusterFaults sees them: a port on loopback, a supervisord program ---
+    def address(self, node: int) -> Address:
+        return (HOST, node)
+
+    def node_of(self, entry: ClusterNode) -> int | None:
+        return entry.port if entry.port in self.ports else None
+
+    def _stop(self, node: int) -> None:
+        self.supervisor.stop(self.program_name(node))
+
+    def _kill(self, node: int) -> None:
+        self.supervisor.kill(self.program_name(node))
+
+    def _signal(self, node: int, sig: signal.Signals) -> None:
+        self.supervisor.signal(self.program_name(node), sig)
+
+    def _start(self, node: int) -> None:
+        name = self.program_name(node)
+        if self.supervisor.state(name) != "RUNNING":
+            self.supervisor.start(name)
 
     # -- configuration and processes -------------------------------------------------
     def _write_config(self, port: int) -> Path:
@@ -84,13 +105,14 @@ class RedisCluster(ClusterFaults):
             self.supervisor.start(self.program_name(port))
         deadline = time.monotonic() + timeout
         for port in self.ports:
-            self._wait(partial(redis_topology.ping, port), deadline, port, "answer PING")
+            self._wait(partial(redis_topology.ping, (HOST, port)), deadline, port,
+                       "answer PING")
         self.ensure_created()
         self.wait_healthy(max(deadline - time.monotonic(), 5.0))
 
     def ensure_created(self) -> bool:
         """Run `redis-cli --cluster create` only on six blank nodes; True if it did."""
-        infos = {port: redis_topology.cluster_info(port) for port in self.ports}
+        infos = {port: redis_topology.cluster_info((HOST, port)) for port in self.ports}
         known = {port: int(info["cluster_known_nodes"]) for port, info in infos.items()}
         if all(n == len(self.ports) for n in known.values()):
             return False  # restarted nodes reloaded nodes.conf: the cluster already exists
@@ -108,26 +130,18 @@ class RedisCluster(ClusterFaults):
         return True
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
-        """Every node sees cluster_state:ok, 3 masters, 3 replicas, all links up."""
+        """Every node sees cluster_state:ok, 3 masters, 3 replicas, all links up; fails
+        fast when a node's process died."""
         deadline = time.monotonic() + timeout
         for port in self.ports:
             self._wait(partial(self._healthy, port), deadline, port, "see a healthy cluster")
-
-    def _healthy(self, port: int) -> bool:
-        return not self._problems(port)
-
-    def _problems(self, port: int) -> list[str]:
-        try:
-            return redis_topology.healthy_problems(port, len(self.ports))
-        except redis.RedisError as exc:
-            return [str(exc)]
 
     def _wait(self, ok: Callable[[], bool], deadline: float, port: int, what: str) -> None:
         while not ok():
             if self.supervisor.is_running():
                 self.supervisor.check_alive(self.program_name(port), f"redis node {port}")
             if time.monotonic() > deadline:
-                detail = "; ".join(self._problems(port))
+                detail = "; ".join(self.problems(port))
                 raise ClusterError(f"redis node {port} did not {what} in time ({detail})",
                                    self.supervisor.tail(self.program_name(port)))
             time.sleep(0.1)
@@ -146,7 +160,7 @@ class RedisCluster(ClusterFaults):
 
     # -- clients ---------------------------------------------------------------------
     def client(self, port: int) -> redis.Redis:
-        return redis_topology.client(port)
+        return redis_topology.client((HOST, port))
 
     def cluster_client(self, **kwargs: object) -> PyRedisCluster:
         nodes = [PyClusterNode(HOST, port) for port in self.ports]  # type: ignore[no-untyped-call]

@@ -1,17 +1,24 @@
 """Reading a Redis Cluster's topology node by node (CLUSTER INFO / CLUSTER NODES / ROLE).
 
 Plain single-node connections on purpose: fault tests need to ask each node what *it*
-believes, including while the cluster is degraded, which a cluster client hides.
+believes, including while the cluster is degraded, which a cluster client hides. A node
+is reached at an address (host, port): 127.0.0.1 and its port natively, its container's
+address and 6379 in the compose stack.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
 from redis.crc import key_slot
 
+from devstack.processes import ProcessError
+
 HOST = "127.0.0.1"
+Address = tuple[str, int]
 
 
 @dataclass(frozen=True)
@@ -19,6 +26,7 @@ class ClusterNode:
     """One line of CLUSTER NODES as seen by some node."""
 
     node_id: str
+    host: str  # as announced
     port: int
     flags: frozenset[str]
     master_id: str | None
@@ -37,22 +45,23 @@ class ClusterNode:
         return any(lo <= slot <= hi for lo, hi in self.slots)
 
 
-def client(port: int, timeout: float = 1.0) -> redis.Redis:
+def client(address: Address, timeout: float = 1.0) -> redis.Redis:
     # Short timeouts: a SIGSTOPped node must not hang a helper.
-    return redis.Redis(host=HOST, port=port, socket_timeout=timeout,
+    host, port = address
+    return redis.Redis(host=host, port=port, socket_timeout=timeout,
                        socket_connect_timeout=timeout, decode_responses=True)
 
 
-def ping(port: int) -> bool:
+def ping(address: Address) -> bool:
     try:
-        with client(port) as conn:
+        with client(address) as conn:
             return bool(conn.ping())
     except redis.RedisError:
         return False
 
 
-def cluster_info(port: int) -> dict[str, str]:
-    with client(port) as conn:
+def cluster_info(address: Address) -> dict[str, str]:
+    with client(address) as conn:
         raw = str(conn.execute_command("CLUSTER", "INFO"))
     pairs = (line.split(":", 1) for line in raw.splitlines() if ":" in line)
     return {key: value.strip() for key, value in pairs}
@@ -64,7 +73,7 @@ def parse_cluster_nodes(raw: str) -> list[ClusterNode]:
         parts = line.split()
         if len(parts) < 8:
             continue
-        address = parts[1].split("@", 1)[0]
+        host, _, port = parts[1].split("@", 1)[0].rpartition(":")
         slots = []
         for item in parts[8:]:
             if item.startswith("["):  # slot being migrated/imported: not owned yet
@@ -73,7 +82,8 @@ def parse_cluster_nodes(raw: str) -> list[ClusterNode]:
             slots.append((int(lo), int(hi or lo)))
         nodes.append(ClusterNode(
             node_id=parts[0],
-            port=int(address.rsplit(":", 1)[1]),
+            host=host,
+            port=int(port),
             flags=frozenset(parts[2].split(",")),
             master_id=None if parts[3] == "-" else parts[3],
             connected=parts[7] == "connected",
@@ -82,20 +92,20 @@ def parse_cluster_nodes(raw: str) -> list[ClusterNode]:
     return nodes
 
 
-def cluster_nodes(port: int) -> list[ClusterNode]:
-    with client(port) as conn:
+def cluster_nodes(address: Address) -> list[ClusterNode]:
+    with client(address) as conn:
         return parse_cluster_nodes(str(conn.execute_command("CLUSTER", "NODES")))
 
 
-def role(port: int) -> str:
+def role(address: Address) -> str:
     """'master' or 'replica' as the node itself reports it (ROLE)."""
-    with client(port) as conn:
+    with client(address) as conn:
         reply = conn.execute_command("ROLE")
     return "master" if reply[0] == "master" else "replica"
 
 
-def replication_link_up(port: int) -> bool:
-    with client(port) as conn:
+def replication_link_up(address: Address) -> bool:
+    with client(address) as conn:
         info = conn.info("replication")
     return bool(info.get("role") == "slave" and info.get("master_link_status") == "up")
 
@@ -111,9 +121,9 @@ def master_for_slot(view: list[ClusterNode], slot: int) -> ClusterNode | None:
     return None
 
 
-def healthy_problems(port: int, size: int) -> list[str]:
-    """Why the node at `port` does not (yet) see a healthy cluster of `size` nodes."""
-    info = cluster_info(port)
+def healthy_problems(address: Address, size: int) -> list[str]:
+    """Why the node at `address` does not (yet) see a healthy cluster of `size` nodes."""
+    info = cluster_info(address)
     problems = []
     if info.get("cluster_state") != "ok":
         problems.append(f"cluster_state:{info.get('cluster_state')}")
@@ -121,13 +131,28 @@ def healthy_problems(port: int, size: int) -> list[str]:
         problems.append(f"known_nodes:{info.get('cluster_known_nodes')}")
     if info.get("cluster_slots_ok") != "16384":
         problems.append(f"slots_ok:{info.get('cluster_slots_ok')}")
-    view = cluster_nodes(port)
+    view = cluster_nodes(address)
     masters = [n for n in view if n.is_master and n.slots and not n.failing]
     replicas = [n for n in view if "slave" in n.flags and not n.failing]
     if len(masters) != size // 2 or len(replicas) != size - size // 2:
         problems.append(f"masters:{len(masters)} replicas:{len(replicas)}")
     if any(not n.connected and "myself" not in n.flags for n in view):
         problems.append("links not all connected")
-    if role(port) == "replica" and not replication_link_up(port):
+    if role(address) == "replica" and not replication_link_up(address):
         problems.append("replication link down")
     return problems
+
+
+def until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
+    """Poll `check` until true (a Redis or socket error counts as not yet); ProcessError
+    after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except (redis.RedisError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise ProcessError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)

@@ -169,7 +169,7 @@ class Stack:
         lines = [f"{i['name']:<16} {i['statename']:<9} {i['description']}"
                  for i in self.supervisor.all_info()]
         try:
-            info = redis_topology.cluster_info(self.config.redis_ports[0])
+            info = redis_topology.cluster_info((redis_topology.HOST, self.config.redis_ports[0]))
             lines.append(f"redis cluster: {info.get('cluster_state')}, "
                          f"{info.get('cluster_known_nodes')} nodes, "
                          f"roles {sorted(self.redis.roles().items())}")

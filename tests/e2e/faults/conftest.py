@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack.addresses import next_client_address
-from devstack.fixtures import start_stack
 from devstack.stack import Stack
-from devstack.traffic import Traffic
+from devstack.testkit.addresses import next_client_address
+from devstack.testkit.fixtures import start_stack
+from devstack.testkit.traffic import Traffic
 
 STRICT_PATH = "/probe"
 STRICT_LIMIT = 20

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from devstack.traffic import fallback_decisions
+from devstack.testkit.traffic import fallback_decisions
 
 pytestmark = pytest.mark.fault
 

@@ -13,7 +13,7 @@ import pytest
 
 from devstack.redis_topology import slot_for_key
 from devstack.stack import Stack
-from devstack.traffic import limiter_mode, poll, server_latencies
+from devstack.testkit.traffic import limiter_mode, poll, server_latencies
 
 pytestmark = pytest.mark.fault
 

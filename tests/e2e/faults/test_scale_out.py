@@ -8,10 +8,10 @@ from collections import Counter
 import httpx
 import pytest
 
-from devstack.fixtures import start_stack
 from devstack.ports import free_ports
-from devstack.redis_scale import add_shard, rebalance
-from devstack.traffic import Traffic, fallback_decisions, limiter_mode
+from devstack.testkit.fixtures import start_stack
+from devstack.testkit.redis_scale import add_shard, rebalance
+from devstack.testkit.traffic import Traffic, fallback_decisions, limiter_mode
 
 pytestmark = pytest.mark.fault
 

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack.addresses import next_client_address
-from devstack.fixtures import start_stack
 from devstack.stack import Stack
+from devstack.testkit.addresses import next_client_address
+from devstack.testkit.fixtures import start_stack
 
 PASSWORD = "correct horse battery staple 42"
 SECURITY_ENV = {

@@ -35,8 +35,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from devstack.fixtures import start_stack
 from devstack.stack import Stack
+from devstack.testkit.fixtures import start_stack
 
 PASSWORD = "correct horse battery staple 42"
 # Generous limits so neither the gateway's limiter nor the login throttle shapes the answers

@@ -14,7 +14,7 @@ class Settings(ServiceSettings, JwtSettings, PasswordSettings):
     DATABASE_URL: str = "postgresql+psycopg://authstack:authstack@127.0.0.1:5432/authstack"
     DB_POOL_SIZE: int = 10  # pooled PostgreSQL connections per process
     # Extra connections under bursts, closed again as soon as they are returned: under
-    # sustained load that is a connect per request (it was 10% of CPU), so 0 by default.
+    # sustained load that is a connect per request (docs/performance.md), so 0 by default.
     DB_MAX_OVERFLOW: int = 0
     # Seconds a request waits for a pooled connection before answering 503.
     DB_POOL_TIMEOUT: float = 3.0

@@ -19,16 +19,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import redis
-
 from devstack.processes import ProcessError
-from devstack.redis_topology import slot_for_key
+from devstack.redis_faults import ClusterFaults
+from devstack.redis_topology import Address, ClusterNode, until
 from devstack.stack import json_log_lines
 
 if TYPE_CHECKING:
@@ -144,253 +139,49 @@ class Podman:
         self.run("start", self.container(service), timeout=120)
 
 
-def _client(host: str, decode: bool = False) -> redis.Redis:
-    # Short timeouts: a SIGSTOPped node must not hang a helper.
-    return redis.Redis(host=host, port=REDIS_PORT, socket_timeout=1.0,
-                       socket_connect_timeout=1.0, decode_responses=decode)
-
-
-def _until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except (redis.RedisError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise ProcessError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
 # -- Redis Cluster in containers ----------------------------------------------------------------
-@dataclass(frozen=True)
-class _Node:
-    node_id: str
-    address: str  # ip as announced
-    flags: frozenset[str]
-    master_id: str | None
-    connected: bool
-    slots: tuple[tuple[int, int], ...] = field(default=())
-
-    @property
-    def failing(self) -> bool:
-        return bool({"fail", "fail?", "handshake", "noaddr"} & self.flags)
-
-    def owns(self, slot: int) -> bool:
-        return any(lo <= slot <= hi for lo, hi in self.slots)
-
-
-def _parse_nodes(raw: str) -> list[_Node]:
-    nodes = []
-    for line in raw.splitlines():
-        parts = line.split()
-        if len(parts) < 8:
-            continue
-        slots = []
-        for item in parts[8:]:
-            if item.startswith("["):
-                continue
-            lo, _, hi = item.partition("-")
-            slots.append((int(lo), int(hi or lo)))
-        nodes.append(_Node(parts[0], parts[1].split("@", 1)[0].rsplit(":", 1)[0],
-                           frozenset(parts[2].split(",")),
-                           None if parts[3] == "-" else parts[3], parts[7] == "connected",
-                           tuple(slots)))
-    return nodes
-
-
-class ComposeCluster:
-    """The six `redis-N` services; a node is named by its service."""
+class ComposeCluster(ClusterFaults[str]):
+    """The six `redis-N` services; a node is named by its service and reached at its
+    container's current address."""
 
     def __init__(self, podman: Podman) -> None:
+        super().__init__()
         self.podman = podman
+        self.ports = list(REDIS_NODES)
         self._addresses: dict[str, str] = {}
-        self._slots_before_fault: dict[str, list[tuple[int, int]]] = {}
-
-    @property
-    def ports(self) -> list[str]:
-        return list(REDIS_NODES)
 
     def program_name(self, node: str) -> str:
         return self.podman.container(node)
 
-    # -- addressing ------------------------------------------------------------------------
-    def address(self, node: str) -> str:
+    def address(self, node: str) -> Address:
         if node not in self._addresses:
             self._addresses.update(self.podman.addresses(REDIS_NODES))
         if node not in self._addresses:
-            raise redis.ConnectionError(f"{node} has no address (not running)")
-        return self._addresses[node]
+            raise ProcessError(f"{node} has no address (not running)")
+        return (self._addresses[node], REDIS_PORT)
 
-    def _forget(self, node: str) -> None:
-        self._addresses.pop(node, None)
-
-    def _call(self, node: str, *command: str) -> Any:
-        with _client(self.address(node), decode=True) as conn:
-            return conn.execute_command(*command)
-
-    def _info(self, node: str) -> dict[str, str]:
-        raw = str(self._call(node, "CLUSTER", "INFO"))
-        pairs = (line.split(":", 1) for line in raw.splitlines() if ":" in line)
-        return {key: value.strip() for key, value in pairs}
-
-    def _name_of(self, node: _Node) -> str | None:
+    def node_of(self, entry: ClusterNode) -> str | None:
         by_address = {address: name for name, address in self._addresses.items()}
-        if node.address not in by_address:
+        if entry.host not in by_address:
             self._addresses.update(self.podman.addresses(REDIS_NODES))
             by_address = {address: name for name, address in self._addresses.items()}
-        return by_address.get(node.address)
+        return by_address.get(entry.host)
 
-    # -- topology --------------------------------------------------------------------------
-    def view(self, exclude: tuple[str, ...] = ()) -> list[_Node]:
-        for node in REDIS_NODES:
-            if node in exclude:
-                continue
-            try:
-                return _parse_nodes(str(self._call(node, "CLUSTER", "NODES")))
-            except redis.RedisError:
-                continue
-        raise ProcessError("no Redis node answers CLUSTER NODES")
-
-    def master_for_slot(self, slot: int, exclude: tuple[str, ...] = ()) -> str:
-        view = self.view(exclude)
-        for entry in view:
-            if "master" in entry.flags and entry.owns(slot) and not entry.failing:
-                name = self._name_of(entry)
-                if name:
-                    return name
-        raise ProcessError(f"no healthy master serves slot {slot}")
-
-    def master_for_key(self, key: str) -> str:
-        return self.master_for_slot(slot_for_key(key))
-
-    def role(self, node: str) -> str:
-        reply = self._call(node, "ROLE")
-        return "master" if reply[0] == "master" else "replica"
-
-    def roles(self) -> dict[str, str]:
-        result = {}
-        for node in REDIS_NODES:
-            try:
-                result[node] = self.role(node)
-            except redis.RedisError:
-                result[node] = "down"
-        return result
-
-    def masters(self) -> list[str]:
-        return [n for n, r in self.roles().items() if r == "master"]
-
-    def _link_up(self, node: str) -> bool:
-        with _client(self.address(node)) as conn:
-            info = conn.info("replication")
-        return bool(info.get("role") == "slave" and info.get("master_link_status") == "up")
-
-    # -- taking nodes down -----------------------------------------------------------------
-    def _remember_slots(self, node: str) -> None:
-        address = self.address(node)
-        for entry in self.view(exclude=(node,)):
-            if entry.address == address and entry.slots:
-                self._slots_before_fault[node] = list(entry.slots)
-
-    def kill_node(self, node: str) -> None:
-        """SIGKILL the node's container (podman does not restart what it killed)."""
-        self._remember_slots(node)
-        self.podman.kill(node, signal.SIGKILL)
-
-    def stop_node(self, node: str) -> None:
-        self._remember_slots(node)
+    def _stop(self, node: str) -> None:
         self.podman.stop(node)
 
-    def pause_node(self, node: str) -> None:
-        """SIGSTOP to redis-server (the container's PID 1): a hung server, sockets open."""
-        self._remember_slots(node)
-        self.podman.kill(node, signal.SIGSTOP)
+    def _kill(self, node: str) -> None:
+        """SIGKILL the node's container (podman does not restart what it killed)."""
+        self.podman.kill(node, signal.SIGKILL)
 
-    def resume_node(self, node: str) -> None:
-        self.podman.kill(node, signal.SIGCONT)
+    def _signal(self, node: str, sig: signal.Signals) -> None:
+        # To redis-server, the container's PID 1: SIGSTOP leaves its sockets open.
+        self.podman.kill(node, sig)
 
-    def start_node(self, node: str, timeout: float = 30.0) -> None:
+    def _start(self, node: str) -> None:
         if self.podman.status(node) != "running":
             self.podman.start(node)
-        self._forget(node)  # a new container address, most likely
-        _until(lambda: self._call(node, "PING") is True, timeout, f"{node} to answer PING")
-
-    # -- waiting for recovery --------------------------------------------------------------
-    def wait_for_failover(self, old_master: str, timeout: float = 30.0) -> str:
-        slots = self._slots_before_fault.get(old_master)
-        if not slots:
-            raise ProcessError(f"{old_master} owned no slots: nothing fails over")
-        first_slot = slots[0][0]
-        live = [n for n in REDIS_NODES if n != old_master]
-        promoted: list[str] = []
-
-        def done() -> bool:
-            if any(self._info(n).get("cluster_state") != "ok" for n in live):
-                return False
-            owner = self.master_for_slot(first_slot, exclude=(old_master,))
-            if owner == old_master:
-                return False
-            promoted[:] = [owner]
-            return True
-
-        _until(_tolerant(done), timeout, f"failover away from {old_master}")
-        return promoted[0]
-
-    def wait_for_replica(self, node: str, timeout: float = 30.0) -> None:
-        def rejoined() -> bool:
-            return (self.role(node) == "replica" and self._link_up(node)
-                    and self._info(node).get("cluster_state") == "ok")
-
-        _until(rejoined, timeout, f"{node} to rejoin as a replica")
-        self._slots_before_fault.pop(node, None)
-
-    def problems(self, node: str) -> list[str]:
-        info = self._info(node)
-        problems = []
-        if info.get("cluster_state") != "ok":
-            problems.append(f"cluster_state:{info.get('cluster_state')}")
-        if info.get("cluster_known_nodes") != str(len(REDIS_NODES)):
-            problems.append(f"known_nodes:{info.get('cluster_known_nodes')}")
-        if info.get("cluster_slots_ok") != "16384":
-            problems.append(f"slots_ok:{info.get('cluster_slots_ok')}")
-        view = _parse_nodes(str(self._call(node, "CLUSTER", "NODES")))
-        masters = [n for n in view if "master" in n.flags and n.slots and not n.failing]
-        replicas = [n for n in view if "slave" in n.flags and not n.failing]
-        if (len(masters), len(replicas)) != (3, 3):
-            problems.append(f"masters:{len(masters)} replicas:{len(replicas)}")
-        if any(not n.connected and "myself" not in n.flags for n in view):
-            problems.append("links not all connected")
-        if self.role(node) == "replica" and not self._link_up(node):
-            problems.append("replication link down")
-        return problems
-
-    def wait_healthy(self, timeout: float = 60.0) -> None:
-        """Every node sees cluster_state:ok, 3 masters, 3 replicas, all links up."""
-        deadline = time.monotonic() + timeout
-        for node in REDIS_NODES:
-            try:
-                _until(partial(self._healthy, node), max(0.0, deadline - time.monotonic()),
-                       f"{node} to see a healthy cluster")
-            except ProcessError as exc:
-                try:
-                    detail = "; ".join(self.problems(node))
-                except (redis.RedisError, ProcessError) as error:
-                    detail = str(error)
-                raise ProcessError(f"{exc} ({detail})") from exc
-
-    def _healthy(self, node: str) -> bool:
-        return not self.problems(node)
-
-
-def _tolerant(check: Callable[[], bool]) -> Callable[[], bool]:
-    def run() -> bool:
-        try:
-            return check()
-        except (redis.RedisError, ProcessError):
-            return False
-
-    return run
+        self._addresses.pop(node, None)  # a new container address, most likely
 
 
 # -- PostgreSQL and the services ------------------------------------------------------------------
@@ -422,7 +213,7 @@ class ComposePostgres:
                                    check=False)
             return done.returncode == 0
 
-        _until(ready, timeout, "postgres to accept connections", interval=0.3)
+        until(ready, timeout, "postgres to accept connections", interval=0.3)
 
     def restart(self, timeout: float = 60.0) -> None:
         self.stop()

@@ -1,8 +1,8 @@
 """Persistence across a stop/start of the whole compose stack (infra/ci/test-compose.sh,
 restart phase); the compose counterpart of tests/e2e/faults/test_stack_restart.py.
 
-    python -m devstack.compose_restart save GATEWAY_URL STATE_FILE   # before the stop
-    python -m devstack.compose_restart check GATEWAY_URL STATE_FILE  # after the start
+    python -m devstack.testkit.compose_restart save GATEWAY_URL STATE_FILE   # before the stop
+    python -m devstack.testkit.compose_restart check GATEWAY_URL STATE_FILE  # after the start
 
 `save` registers and logs in a user and exhausts one client IP's bucket of PROBE_PATH (the
 test sets `/restart-probe=5/3600` through GATEWAY_RATE_LIMIT_ROUTES, so the window outlasts
@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from devstack.traffic import limiter_mode_of
+from devstack.testkit.traffic import limiter_mode_of
 
 PASSWORD = "correct horse battery staple 42"  # noqa: S105 - a throwaway test user
 USER_IP, LIMITED_IP, LOGIN_IP = "127.250.0.1", "127.250.0.2", "127.250.0.3"

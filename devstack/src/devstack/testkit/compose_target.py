@@ -1,11 +1,11 @@
 """pytest plugin for running tests/e2e against a stack that is not ours (the compose stack).
 
-Load it with `-p devstack.compose_target` (infra/ci/test-compose.sh does). It is the target
+Load it with `-p devstack.testkit.compose_target` (infra/ci/test-compose.sh does). It is the target
 switch: with it, the fixtures that natively start or own processes are answered by the
 compose stack instead, and every test that would still need a native process is deselected
 (so that it cannot silently test a native stack instead).
 
-- `stack` and `fault_stack` are a `devstack.compose_faults.ComposeStack`: `gateway_url`,
+- `stack` and `fault_stack` are a `devstack.testkit.compose_faults.ComposeStack`: `gateway_url`,
   `log_lines()` (podman logs), and the fault helpers (`redis`, `postgres`, `supervisor`) with
   the native ones' interface. Tests that use more of the native Stack (down/up, extra
   gateways, the security package's own stacks) are deselected by name below.
@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from devstack.compose_faults import ComposeStack
-from devstack.otlp import OtlpReceiver
+from devstack.testkit.compose_faults import ComposeStack
+from devstack.testkit.otlp import OtlpReceiver
 
-# Fixtures that start or inspect native processes (devstack.fixtures, tests/e2e conftests)
+# Fixtures that start or inspect native processes (devstack.testkit.fixtures, tests/e2e conftests)
 # and have no compose counterpart.
 NATIVE_FIXTURES = frozenset({
     "sec_stack", "redis_cluster", "postgres", "redis_cluster_factory", "postgres_factory",

@@ -1,6 +1,6 @@
 """pytest plugin: real Redis Cluster, PostgreSQL and the full stack on free ports.
 
-Enable with `pytest_plugins = ["devstack.fixtures"]` in the root conftest. Every server
+Enable with `pytest_plugins = ["devstack.testkit.fixtures"]` in the root conftest. Every server
 runs under its own supervisord in its own temporary dir and is stopped (by PID as a last
 resort) when its fixture ends, whatever the test outcome.
 """
@@ -19,12 +19,12 @@ from typing import TypeVar
 import pytest
 
 from devstack.config import StackConfig
-from devstack.otlp import OtlpReceiver
 from devstack.ports import free_port, free_ports
 from devstack.postgres import Postgres
 from devstack.processes import ProcessError, Supervisor
 from devstack.redis_cluster import RedisCluster
 from devstack.stack import Stack
+from devstack.testkit.otlp import OtlpReceiver
 
 H = TypeVar("H")
 

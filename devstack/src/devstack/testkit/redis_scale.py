@@ -30,15 +30,15 @@ def add_shard(cluster: RedisCluster, master: int, replica: int, timeout: float =
     for port in (master, replica):
         cluster.start_node(port)
     _cli("add-node", f"{HOST}:{master}", seed)
-    cluster.wait_for(lambda: all(redis_topology.cluster_info(p).get("cluster_known_nodes")
+    cluster.wait_for(lambda: all(redis_topology.cluster_info((HOST, p)).get("cluster_known_nodes")
                                  == str(len(cluster.ports) - 1)
                                  for p in cluster.ports if p != replica),
                      timeout, "the new master to be known by every node")
-    master_id = redis_topology.cluster_nodes(master)
+    master_id = redis_topology.cluster_nodes((HOST, master))
     own_id = next(n.node_id for n in master_id if "myself" in n.flags)
     _cli("add-node", f"{HOST}:{replica}", seed, "--cluster-slave", "--cluster-master-id", own_id)
-    cluster.wait_for(lambda: redis_topology.role(replica) == "replica"
-                     and redis_topology.replication_link_up(replica),
+    cluster.wait_for(lambda: redis_topology.role((HOST, replica)) == "replica"
+                     and redis_topology.replication_link_up((HOST, replica)),
                      timeout, f"redis node {replica} to replicate {master}")
 
 

@@ -29,8 +29,8 @@ HASH_IN_FLIGHT = Gauge("password_hash_in_flight", "argon2id operations queued or
 # Hashing threads yield to every other task: a login storm then takes the CPU the event
 # loops (ours, the other services', PostgreSQL's, Redis's) leave idle, instead of competing
 # with every other request for it. Nice 10 alone was not enough on two cores: the scheduler
-# let a running hash finish its slice before a woken request ran (W1 p99 15 -> 45 ms during
-# a login storm, docs/performance.md); SCHED_IDLE tasks are preempted at once, and still
+# let a running hash finish its slice before a woken request ran (the W3 figures are in
+# docs/performance.md); SCHED_IDLE tasks are preempted at once, and still
 # get a small share (not starved) when the machine is saturated.
 HASH_THREAD_NICENESS = 10
 
