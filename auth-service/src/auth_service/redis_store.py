@@ -9,9 +9,9 @@ from auth_service.errors import StoreUnavailable
 from shared import get_logger
 from shared.redis import (
     Arg,
+    ClusterCommands,
     ClusterUnavailable,
     ProtocolError,
-    RedisClusterClient,
     ReplyError,
     Script,
 )
@@ -25,7 +25,7 @@ _UNAVAILABLE = (ClusterUnavailable, ProtocolError, OSError, TimeoutError)
 class ScriptCall:
     """A Lua script bound to the store's client: `await call(keys=[...], args=[...])`."""
 
-    def __init__(self, redis: RedisClusterClient, source: str) -> None:
+    def __init__(self, redis: ClusterCommands, source: str) -> None:
         self.redis = redis
         self.script = Script(source)
 
@@ -37,7 +37,7 @@ class ScriptCall:
 class RedisStore:
     """The Redis Cluster client plus the rules every call follows."""
 
-    def __init__(self, redis: RedisClusterClient, *, budget: float) -> None:
+    def __init__(self, redis: ClusterCommands, *, budget: float) -> None:
         self.redis = redis
         self.budget = budget
 

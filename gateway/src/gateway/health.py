@@ -9,7 +9,7 @@ import time
 
 from gateway.fallback import CircuitBreaker
 from gateway.upstream import Upstream, UpstreamFailure
-from shared.redis import RedisClusterClient
+from shared.redis import ClusterCommands
 
 
 class ReadinessProbe:
@@ -19,7 +19,7 @@ class ReadinessProbe:
     def __init__(
         self,
         upstreams: dict[str, Upstream],
-        redis: RedisClusterClient | None,
+        redis: ClusterCommands | None,
         breaker: CircuitBreaker | None,
         cache_seconds: float,
         timeout: float = 1.0,

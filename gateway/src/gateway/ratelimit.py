@@ -16,7 +16,7 @@ from gateway.config import RoutePolicy
 from gateway.fallback import CircuitBreaker, FallbackLimiter
 from gateway.headers import Header
 from shared import get_logger
-from shared.redis import RedisClusterClient, Script
+from shared.redis import ClusterCommands, Script
 
 _log = get_logger("ratelimit")
 
@@ -144,7 +144,7 @@ class RateLimiter:
 
     def __init__(
         self,
-        redis: RedisClusterClient,
+        redis: ClusterCommands,
         fallback: FallbackLimiter,
         breaker: CircuitBreaker,
         budget: float,
@@ -156,6 +156,10 @@ class RateLimiter:
         # Unique sorted-set members across processes without a second round trip.
         self._nonce = f"{os.getpid():x}.{os.urandom(4).hex()}."
         self._counter = itertools.count()
+
+    @property
+    def redirects(self) -> int:
+        return self.redis.redirects
 
     async def warm_up(self) -> None:
         """Discover the cluster and load the script on every primary, so the first

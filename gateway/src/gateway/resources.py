@@ -25,7 +25,7 @@ class Resources:
             state.breaker = self.limiter.breaker.state
             state.fallback_keys = len(self.limiter.fallback)
             state.redis_errors = dict(self.limiter.breaker.errors)
-            state.redis_redirects = self.limiter.redis.redirects
+            state.redis_redirects = self.limiter.redirects
         cache = self.authenticator.verifier.cache if self.authenticator is not None else None
         if cache is not None:
             state.token_cache_entries = len(cache)

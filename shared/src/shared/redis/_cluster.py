@@ -235,8 +235,22 @@ class RedisClusterClient:
             self._connections[address] = task.result()
 
     async def _call(self, address: Address, payload: bytes, replies: int = 1) -> object:
-        connection = await self._connection(address)
-        return await connection.call(payload, replies)
+        try:
+            connection = await self._connection(address)
+        except (OSError, TimeoutError):
+            self._refresh_soon()
+            raise
+        return await self._watched(connection.call(payload, replies))
+
+    def _watched(self, sent: "asyncio.Future[object]") -> "asyncio.Future[object]":
+        """A call on a node's connection whose failure (a dead, frozen or moved node; not
+        an error reply) has the slot map re-read soon: the one place for it."""
+        sent.add_done_callback(self._after_call)
+        return sent
+
+    def _after_call(self, sent: "asyncio.Future[object]") -> None:
+        if not sent.cancelled() and sent.exception() is not None:
+            self._refresh_soon()
 
     # --- topology ----------------------------------------------------------------
 
@@ -352,24 +366,17 @@ class RedisClusterClient:
         if address is None or connection is None or connection.closed \
                 or self._tracer is not None:
             return asyncio.ensure_future(self._traced("EVALSHA", slot, command, on_noscript))
-        sent_now = connection.call(encode(*command))
+        sent_now = self._watched(connection.call(encode(*command)))
         result: asyncio.Future[object] = asyncio.get_running_loop().create_future()
 
         def settle(sent: "asyncio.Future[object]") -> None:
-            error = sent.exception()
-            if error is None and not isinstance(sent.result(), ReplyError):
-                if not result.done():
-                    result.set_result(sent.result())
+            reply = None if sent.cancelled() or sent.exception() else sent.result()
+            if not isinstance(reply, ReplyError):  # an answer or a failure: as it is
+                _copy_outcome(sent, result)
                 return
-            if error is not None:  # the same handling as the full path's
-                self._refresh_soon()
-                if not result.done():
-                    result.set_exception(error)
-                return
-            redirected = sent.result()
-            assert isinstance(redirected, ReplyError)
+            # Every error reply (redirection, NOSCRIPT, ...) is the full path's to handle.
             full = asyncio.ensure_future(self._routed(slot, command, on_noscript,
-                                                      first=(address, redirected)))
+                                                      first=(address, reply)))
             full.add_done_callback(lambda done: _copy_outcome(done, result))
 
         sent_now.add_done_callback(settle)
@@ -410,11 +417,7 @@ class RedisClusterClient:
                     payload, replies = encode_many([(b"ASKING",), command]), 2
                 else:
                     payload, replies = encode(*command), 1
-                try:
-                    reply = await self._call(address, payload, replies)
-                except (OSError, TimeoutError, ProtocolError):
-                    self._refresh_soon()
-                    raise
+                reply = await self._call(address, payload, replies)
             if not isinstance(reply, ReplyError):
                 return reply
             kind = reply.kind
@@ -449,13 +452,9 @@ class RedisClusterClient:
         if not self.masters:
             await self.refresh()
         payload = encode(*command)
-        try:
-            replies = await asyncio.gather(*(self._call(m, payload) for m in self.masters))
-        except (OSError, TimeoutError, ProtocolError):
-            # A master moved or died: re-read the map, as the command paths do, so a
-            # gateway whose only Redis calls are readiness probes finds the cluster again.
-            self._refresh_soon()
-            raise
+        # A master that moved or died has the map re-read (`_call`), so a gateway whose
+        # only Redis calls are readiness probes finds the cluster again.
+        replies = await asyncio.gather(*(self._call(m, payload) for m in self.masters))
         for reply in replies:
             if isinstance(reply, ReplyError):
                 raise reply

@@ -1,0 +1,34 @@
+"""The narrow interface the services program against, so the client behind it can be
+swapped (envoyproxy/ratelimit does the same over its Redis driver)."""
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from shared.redis._cluster import Script
+from shared.redis._resp import Arg
+
+
+class ClusterCommands(Protocol):
+    """Scripts and single-slot commands on the masters of a Redis Cluster."""
+
+    @property
+    def redirects(self) -> int:
+        """MOVED and ASK replies followed so far (metrics)."""
+        ...
+
+    async def initialize(self, script: Script | None = None) -> None: ...
+
+    async def evalsha(self, script: Script, keys: Sequence[str],
+                      args: Iterable[Arg]) -> object: ...
+
+    def evalsha_now(self, script: Script, keys: Sequence[str],
+                    args: Iterable[Arg]) -> "asyncio.Future[object]":
+        """`evalsha`, already sent when this returns where the client can (hot paths)."""
+        ...
+
+    async def execute(self, key: str, *command: Arg) -> object: ...
+
+    async def on_masters(self, *command: Arg) -> list[object]: ...
+
+    async def aclose(self) -> None: ...
