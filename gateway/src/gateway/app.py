@@ -8,6 +8,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -28,7 +29,6 @@ from shared import (
     close_envelope,
     get_logger,
     open_envelope,
-    request_id_var,
 )
 
 _log = get_logger("gateway")
@@ -80,8 +80,9 @@ class Gateway:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = scan_request(scope["headers"])
         client = scope.get("client")
-        envelope = open_envelope(request.request_id, client[0] if client else "unknown",
-                                 request.forwarded_for, self.resolver)
+        peer = client[0] if client else "unknown"
+        envelope = open_envelope(request.request_id, peer, request.forwarded_for,
+                                 self.resolver)
         request_id = envelope.request_id
         path: str = scope["path"]
         status = 500
@@ -90,8 +91,10 @@ class Gateway:
             if own is not None:
                 status = await self._own(own, scope, send, request_id)
             else:
-                status = await self._limited(scope, receive, send, request, request_id,
-                                             envelope.client_ip or "unknown")
+                exchange = Exchange(scope, receive, send, request, request_id, peer,
+                                    envelope.client_ip or "unknown",
+                                    [(b"x-request-id", request_id.encode())])
+                status = await self._limited(exchange)
         except ClientGone:
             status = 499  # nothing to answer: the client left mid-body
         except Exception:
@@ -106,37 +109,33 @@ class Gateway:
                            route=self.router.label(path), path=path, status=status,
                            quiet=path.startswith("/health/"))
 
-    async def _limited(self, scope: Scope, receive: Receive, send: Send,
-                       request: RequestHeaders, request_id: str, client_ip: str) -> int:
+    async def _limited(self, x: "Exchange") -> int:
+        """Stage 1: the rate limit (its headers go on every later answer)."""
         resources = self.resources
         assert resources is not None, "lifespan did not run"
-        path: str = scope["path"]
-        headers: list[Header] = [(b"x-request-id", request_id.encode())]
         if resources.limiter is not None:
-            policy = self.policies.get(path, self.default_policy)
-            decision = await resources.limiter.check(policy, client_ip)
+            policy = self.policies.get(x.scope["path"], self.default_policy)
+            decision = await resources.limiter.check(policy, x.client_ip)
             if decision is None:
                 self.metrics.ratelimit.labels("unavailable", "refused").inc()
                 retry = str(max(1, round(resources.limiter.breaker.cooldown))).encode()
-                headers += [policy.policy_header, policy.limit_header, (b"retry-after", retry)]
-                return await send_problem(send, 503, "rate_limiter_unavailable",
-                                          "Rate limiting is unavailable; retry later",
-                                          request_id=request_id, headers=headers)
-            headers += policy.headers(decision)
+                x.headers += [policy.policy_header, policy.limit_header,
+                              (b"retry-after", retry)]
+                return await x.problem(503, "rate_limiter_unavailable",
+                                       "Rate limiting is unavailable; retry later")
+            x.headers += policy.headers(decision)
             self.metrics.ratelimit.labels(
                 decision.source, "allowed" if decision.allowed else "refused").inc()
             if not decision.allowed:
-                return await send_problem(send, 429, "rate_limited", "Too many requests",
-                                          request_id=request_id, headers=headers)
-        return await self._checked(scope, receive, send, request, headers, client_ip)
+                return await x.problem(429, "rate_limited", "Too many requests")
+        return await self._checked(x)
 
-    def _framing_problem(
-        self, scope: Scope, request: RequestHeaders
-    ) -> tuple[int, str, str] | None:
+    def _framing_problem(self, x: "Exchange") -> tuple[int, str, str] | None:
         """Size, framing and path checks on what the HTTP server parsed."""
         settings = self.settings
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        query: bytes = scope["query_string"]
+        request = x.request
+        raw_path = x.raw_path
+        query: bytes = x.scope["query_string"]
         if len(raw_path) + len(query) + 1 > settings.MAX_URL_LENGTH:
             return 414, "uri_too_long", "The request URL is too long"
         if request.size > settings.MAX_HEADER_BYTES:
@@ -153,59 +152,51 @@ class Gateway:
             return 400, "invalid_path", problem
         return None
 
-    async def _checked(self, scope: Scope, receive: Receive, send: Send,
-                       request: RequestHeaders, headers: list[Header], client_ip: str) -> int:
+    async def _checked(self, x: "Exchange") -> int:
+        """Stage 2: framing and size, the route, the token, the body."""
         resources = self.resources
         assert resources is not None
-        request_id = request_id_var.get() or ""
-        problem = self._framing_problem(scope, request)
+        problem = self._framing_problem(x)
         if problem is not None:
-            return await send_problem(send, *problem, request_id=request_id, headers=headers)
-        route = self.router.match(scope["path"])
+            return await x.problem(*problem)
+        route = self.router.match(x.scope["path"])
         if route is None:
-            return await send_problem(send, 404, "not_found", "No such resource",
-                                      request_id=request_id, headers=headers)
-        lengths = request.content_lengths
+            return await x.problem(404, "not_found", "No such resource")
+        lengths = x.request.content_lengths
         if lengths and int(lengths[0]) > self.settings.MAX_BODY_BYTES:
-            return await send_problem(send, 413, "payload_too_large",
-                                      "The request body is too large",
-                                      request_id=request_id, headers=[*headers, _CLOSE])
+            return await x.problem(413, "payload_too_large", "The request body is too large",
+                                   _CLOSE)
         if route.protected and resources.authenticator is not None:
             try:
-                await resources.authenticator.check(request.authorization)
+                await resources.authenticator.check(x.request.authorization)
             except TokenError as exc:
                 challenge = bearer_challenge(exc.code).encode()
-                return await send_problem(send, 401, exc.code, exc.detail,
-                                          request_id=request_id,
-                                          headers=[*headers, (b"www-authenticate", challenge)])
+                return await x.problem(401, exc.code, exc.detail,
+                                       (b"www-authenticate", challenge))
         body = None
-        if (lengths and lengths[0] != b"0") or request.transfer_encoding is not None:
+        if (lengths and lengths[0] != b"0") or x.request.transfer_encoding is not None:
             try:
-                body = await read_body(receive, self.settings.MAX_BODY_BYTES)
+                body = await read_body(x.receive, self.settings.MAX_BODY_BYTES)
             except BodyTooLarge:
-                return await send_problem(send, 413, "payload_too_large",
-                                          "The request body is too large",
-                                          request_id=request_id, headers=[*headers, _CLOSE])
-        return await self._forward(scope, send, route, request, body, headers, client_ip)
+                return await x.problem(413, "payload_too_large",
+                                       "The request body is too large", _CLOSE)
+        return await self._forward(x, route, body)
 
-    async def _forward(self, scope: Scope, send: Send, route: Route, request: RequestHeaders,
-                       body: bytes | None, headers: list[Header], client_ip: str) -> int:
+    async def _forward(self, x: "Exchange", route: Route, body: bytes | None) -> int:
+        """Stage 3: the upstream call, and its answer with our headers."""
         resources = self.resources
         assert resources is not None
-        request_id = request_id_var.get() or ""
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        query: bytes = scope["query_string"]
-        target = raw_path + b"?" + query if query else raw_path
-        proto: str = scope["scheme"]
-        client = scope.get("client")
-        if (request.forwarded_proto in ("http", "https") and client
-                and self.resolver.peer_trusted(client[0])):
-            proto = request.forwarded_proto  # a trusted proxy terminated TLS
-        forward = request.forward
-        forward += [(b"x-request-id", request_id.encode()),
-                    (b"x-forwarded-for", client_ip.encode()),
+        query: bytes = x.scope["query_string"]
+        target = x.raw_path + b"?" + query if query else x.raw_path
+        proto: str = x.scope["scheme"]
+        forwarded_proto = x.request.forwarded_proto
+        if forwarded_proto in ("http", "https") and self.resolver.peer_trusted(x.peer):
+            proto = forwarded_proto  # a trusted proxy terminated TLS
+        forward = x.request.forward
+        forward += [(b"x-request-id", x.request_id.encode()),
+                    (b"x-forwarded-for", x.client_ip.encode()),
                     (b"x-forwarded-proto", proto.encode())]
-        method: str = scope["method"]
+        method: str = x.scope["method"]
         upstream = route.target.value
         started = time.perf_counter()
         try:
@@ -213,13 +204,12 @@ class Gateway:
                 upstream, method, target, forward, body)
         except UpstreamError as exc:
             self.metrics.upstream_errors.labels(upstream, exc.code).inc()
-            return await send_problem(send, exc.status, exc.code, exc.detail,
-                                      request_id=request_id, headers=headers)
+            return await x.problem(exc.status, exc.code, exc.detail)
         finally:
             self.metrics.upstream_latency.labels(upstream).observe(
                 time.perf_counter() - started)
-        upstream_headers += headers
-        return await send_response(send, status, upstream_headers, payload,
+        upstream_headers += x.headers
+        return await send_response(x.send, status, upstream_headers, payload,
                                    head=method == "HEAD")
 
     def _snapshot(self) -> Snapshot:
@@ -251,3 +241,29 @@ class Gateway:
                                   request_id=request_id,
                                   headers=[*headers, (b"retry-after", b"5")],
                                   extra={"checks": checks})
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One proxied request on its way through the stages: what the client sent, who it is,
+    and the headers every answer to it carries (request ID, then the rate-limit headers)."""
+
+    scope: Scope
+    receive: Receive
+    send: Send
+    request: RequestHeaders
+    request_id: str
+    peer: str  # the socket peer
+    client_ip: str  # the client, through trusted proxies
+    headers: list[Header]
+
+    @property
+    def raw_path(self) -> bytes:
+        raw: bytes = self.scope.get("raw_path") or self.scope["path"].encode()
+        return raw
+
+    async def problem(self, status: int, code: str, detail: str, *extra: Header) -> int:
+        """Answer with a problem+json carrying this request's headers (and `extra`)."""
+        return await send_problem(self.send, status, code, detail,
+                                  request_id=self.request_id,
+                                  headers=[*self.headers, *extra] if extra else self.headers)
