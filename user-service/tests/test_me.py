@@ -6,7 +6,7 @@ import uuid
 import httpx
 import pytest
 
-from user_service import crud
+from user_service import reads
 
 PASSWORD = "correct horse battery staple"  # conftest.PASSWORD
 
@@ -35,7 +35,7 @@ async def test_profile_reads_leave_the_pool_transactional(settings, make_app, us
     app = make_app(settings.model_copy(update={"DB_POOL_SIZE": 1, "DB_MAX_OVERFLOW": 0}))
     async with app.router.lifespan_context(app):
         resources = app.state.resources
-        profile = await crud.get_profile(resources.reader, uuid.UUID(user.id))
+        profile = await reads.get_profile(resources.reader, user_id=uuid.UUID(user.id))
         assert profile is not None
         assert profile.email == user.email
         async with resources.sessionmaker() as session:

@@ -51,11 +51,12 @@ async def create_admin(
     try:
         async with db.create_sessionmaker(engine)() as session:
             for _ in range(2):  # a concurrent insert of the same email ends up as a promotion
-                user = await crud.get_user_by_email(session, email)
+                user = await crud.get_user_by_email(session, email=email)
                 if user is not None:
                     if user.role == "admin" and user.is_active:
                         return f"{email} is already an active admin; nothing changed"
-                    await crud.update_user(session, user, {"role": "admin", "is_active": True})
+                    await crud.update_user(session, user=user,
+                                           changes={"role": "admin", "is_active": True})
                     return (f"promoted existing user {email} ({user.id}) to admin; "
                             "password unchanged")
                 secret = password()
@@ -71,7 +72,7 @@ async def create_admin(
                 new = User(email=email, password_hash=password_hash,
                            display_name=display_name, role="admin")
                 try:
-                    await crud.create_user(session, new)
+                    await crud.create_user(session, user=new)
                 except crud.EmailTakenError:
                     continue
                 return f"created admin {email} ({new.id})"

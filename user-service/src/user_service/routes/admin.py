@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response
 
 from shared import ProblemError
 from user_service import crud
+from user_service.cursor import InvalidCursorError
 from user_service.deps import AdminUser, SessionDep, SettingsDep
 from user_service.models import EmailPrefix, Role, UserPublic, UsersPublic, UserUpdate
 from user_service.routes.errors import email_taken, last_admin, problems, user_not_found
@@ -29,8 +30,9 @@ async def list_users(
     page_size = min(limit or settings.PAGE_SIZE_DEFAULT, settings.PAGE_SIZE_MAX)
     flt = crud.UserFilter(email_prefix=email_prefix, role=role, is_active=is_active)
     try:
-        rows, total, next_cursor = await crud.list_users(session, flt, page_size, cursor)
-    except crud.InvalidCursorError:
+        rows, total, next_cursor = await crud.list_users(session, flt=flt, limit=page_size,
+                                                               cursor=cursor)
+    except InvalidCursorError:
         raise ProblemError(422, "invalid_cursor", "The cursor is not valid") from None
     items = [UserPublic.model_validate(row) for row in rows]
     return UsersPublic(items=items, total=total, next_cursor=next_cursor)
@@ -40,7 +42,7 @@ async def list_users(
             responses=problems(401, 403, 404, 422))
 async def read_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep) -> UserPublic:
     """One user by id."""
-    user = await crud.get_user(session, user_id)
+    user = await crud.get_user(session, user_id=user_id)
     if user is None:
         raise user_not_found()
     return UserPublic.model_validate(user)
@@ -52,20 +54,20 @@ async def update_user(
     user_id: uuid.UUID, body: UserUpdate, _: AdminUser, session: SessionDep
 ) -> UserPublic:
     """Change a user's role, active flag or display name."""
-    user = await crud.get_user(session, user_id)
+    user = await crud.get_user(session, user_id=user_id)
     if user is None:
         raise user_not_found()
     changes = body.model_dump(exclude_unset=True)
     for name in ("role", "is_active"):
         if name in changes and changes[name] is None:
             raise ProblemError(422, "validation_error", f"{name} cannot be null")
-    if crud.removes_an_admin(user, changes):
+    if crud.removes_an_admin(user=user, changes=changes):
         try:
-            await crud.ensure_another_active_admin(session, user)
+            await crud.ensure_another_active_admin(session, user=user)
         except crud.LastAdminError:
             raise last_admin() from None
     try:
-        user = await crud.update_user(session, user, changes)
+        user = await crud.update_user(session, user=user, changes=changes)
     except crud.EmailTakenError:  # pragma: no cover - email is not admin-editable
         raise email_taken() from None
     return UserPublic.model_validate(user)
@@ -75,14 +77,14 @@ async def update_user(
                responses=problems(401, 403, 404, 409, 422))
 async def delete_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep) -> Response:
     """Delete a user for good (not the last active admin: 409)."""
-    user = await crud.get_user(session, user_id)
+    user = await crud.get_user(session, user_id=user_id)
     if user is None:
         raise user_not_found()
-    if crud.removes_an_admin(user):
+    if crud.removes_an_admin(user=user):
         try:
-            await crud.ensure_another_active_admin(session, user)
+            await crud.ensure_another_active_admin(session, user=user)
         except crud.LastAdminError:
             raise last_admin() from None
-    if not await crud.delete_user(session, user_id):
+    if not await crud.delete_user(session, user_id=user_id):
         raise user_not_found()
     return Response(status_code=204)

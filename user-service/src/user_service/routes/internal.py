@@ -4,7 +4,7 @@ import uuid
 
 from fastapi import APIRouter, Depends, Response
 
-from user_service import crud
+from user_service import crud, reads
 from user_service.deps import ResourcesDep, SessionDep, require_internal_token
 from user_service.models import (
     Credentials,
@@ -32,7 +32,7 @@ async def create_user(body: UserCreate, session: SessionDep) -> UserPublic:
     user = User(email=body.email, password_hash=body.password_hash,
                 display_name=body.display_name, role=body.role)
     try:
-        user = await crud.create_user(session, user)
+        user = await crud.create_user(session, user=user)
     except crud.EmailTakenError:
         raise email_taken() from None
     return UserPublic.model_validate(user)
@@ -41,7 +41,7 @@ async def create_user(body: UserCreate, session: SessionDep) -> UserPublic:
 @router.post("/credentials", response_model=Credentials)
 async def read_credentials(body: CredentialsQuery, resources: ResourcesDep) -> Response:
     """What a login check needs, by (normalised) email."""
-    credentials = await crud.get_credentials(resources.reader, body.email)
+    credentials = await reads.get_credentials(resources.reader, email=body.email)
     if credentials is None:
         raise user_not_found()
     return validated_json(credentials)
@@ -52,17 +52,18 @@ async def replace_password_hash(
     user_id: uuid.UUID, body: PasswordHashUpdate, session: SessionDep
 ) -> Response:
     """Store a new hash (password change, or rehash after a parameter change)."""
-    user = await crud.get_user(session, user_id)
+    user = await crud.get_user(session, user_id=user_id)
     if user is None:
         raise user_not_found()
-    await crud.update_user(session, user, {"password_hash": body.password_hash})
+    await crud.update_user(session, user=user,
+                           changes={"password_hash": body.password_hash})
     return Response(status_code=204)
 
 
 @router.get("/users/{user_id}", response_model=UserPublic)
 async def read_user(user_id: uuid.UUID, resources: ResourcesDep) -> Response:
     """One user by id (e.g. to check a refresh token's owner still exists and is active)."""
-    profile = await crud.get_profile(resources.reader, user_id)
+    profile = await reads.get_profile(resources.reader, user_id=user_id)
     if profile is None:
         raise user_not_found()
     return validated_json(profile)

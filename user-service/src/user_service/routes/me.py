@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Response
 
 from shared import ProblemError
-from user_service import crud
+from user_service import crud, reads
 from user_service.deps import (
     CurrentUser,
     PrincipalDep,
@@ -22,7 +22,8 @@ router = APIRouter(prefix="/users", tags=["users"])
 @router.get("/me", response_model=UserPublic, responses=problems(401))
 async def read_me(principal: PrincipalDep, resources: ResourcesDep) -> Response:
     """Your own profile."""
-    profile = require_active(await crud.get_profile(resources.reader, subject_id(principal)))
+    profile = require_active(await reads.get_profile(resources.reader,
+                                                     user_id=subject_id(principal)))
     return validated_json(profile)
 
 
@@ -43,7 +44,7 @@ async def update_me(
         if not check.valid:
             raise ProblemError(403, "invalid_password", "The current password is wrong")
     try:
-        user = await crud.update_user(session, user, changes)
+        user = await crud.update_user(session, user=user, changes=changes)
     except crud.EmailTakenError:
         raise email_taken() from None
     return UserPublic.model_validate(user)
@@ -54,10 +55,10 @@ async def update_me(
 async def delete_me(user: CurrentUser, session: SessionDep) -> Response:
     """Delete your account for good (the row is removed; login and refresh stop working).
     The last active admin cannot (409): nobody would be left to administer the users."""
-    if crud.removes_an_admin(user):
+    if crud.removes_an_admin(user=user):
         try:
-            await crud.ensure_another_active_admin(session, user)
+            await crud.ensure_another_active_admin(session, user=user)
         except crud.LastAdminError:
             raise last_admin() from None
-    await crud.delete_user(session, user.id)
+    await crud.delete_user(session, user_id=user.id)
     return Response(status_code=204)
