@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
-from devstack.testkit.addresses import next_client_address
+from devstack.testkit.addresses import ClientFactory, next_client_address
 from devstack.testkit.fixtures import start_stack
 from devstack.testkit.traffic import Traffic
 
@@ -68,17 +68,9 @@ class Account:
 @pytest.fixture
 async def gateway_client(fault_stack: Stack) -> AsyncIterator[Callable[[], httpx.AsyncClient]]:
     """`gateway_client()`: a client of the fault stack's gateway from a fresh address."""
-    clients: list[httpx.AsyncClient] = []
-
-    def make() -> httpx.AsyncClient:
-        transport = httpx.AsyncHTTPTransport(local_address=next_client_address())
-        clients.append(httpx.AsyncClient(base_url=fault_stack.gateway_url,
-                                         transport=transport, timeout=15))
-        return clients[-1]
-
+    make = ClientFactory(fault_stack.gateway_url, timeout=15)
     yield make
-    for client in clients:
-        await client.aclose()
+    await make.aclose()
 
 
 @pytest.fixture

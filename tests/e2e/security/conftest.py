@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
-from devstack.testkit.addresses import next_client_address
+from devstack.testkit.addresses import ClientFactory, next_client_address
 from devstack.testkit.fixtures import start_stack
 
 PASSWORD = "correct horse battery staple 42"
@@ -34,17 +34,9 @@ def sec_stack() -> Iterator[Stack]:
 async def client_for(sec_stack: Stack) -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
     """`client_for(base_url=None, address=None)`: a client from a fresh source address
     (base URL: the gateway unless given)."""
-    clients: list[httpx.AsyncClient] = []
-
-    def make(base_url: str | None = None, address: str | None = None) -> httpx.AsyncClient:
-        transport = httpx.AsyncHTTPTransport(local_address=address or next_client_address())
-        clients.append(httpx.AsyncClient(base_url=base_url or sec_stack.gateway_url,
-                                         transport=transport, timeout=30))
-        return clients[-1]
-
+    make = ClientFactory(sec_stack.gateway_url, timeout=30)
     yield make
-    for client in clients:
-        await client.aclose()
+    await make.aclose()
 
 
 @pytest.fixture
