@@ -18,125 +18,21 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from devstack.processes import ProcessError
 from devstack.redis_faults import ClusterFaults
 from devstack.redis_topology import Address, ClusterNode, until
 from devstack.stack import json_log_lines
+from devstack.testkit.podman import Podman
 
 if TYPE_CHECKING:
     from devstack.stack import Stack
-
-N = TypeVar("N")
+    from devstack.testkit.faults import FaultTarget, RedisFaults
 
 REDIS_NODES = tuple(f"redis-{i}" for i in range(1, 7))
 REDIS_PORT = 6379
 SERVICES = ("gateway", "auth-service", "user-service")
-
-
-# -- the interface both targets offer --------------------------------------------------------
-class RedisFaults(Protocol[N]):
-    """What a fault test does to the Redis Cluster; `N` names a node (native: its port)."""
-
-    @property
-    def ports(self) -> list[N]: ...
-    def program_name(self, node: N) -> str: ...
-    def master_for_key(self, key: str) -> N: ...
-    def roles(self) -> dict[N, str]: ...
-    def masters(self) -> list[N]: ...
-    def kill_node(self, node: N) -> None: ...
-    def stop_node(self, node: N) -> None: ...
-    def pause_node(self, node: N) -> None: ...
-    def resume_node(self, node: N) -> None: ...
-    def start_node(self, node: N, timeout: float = 30.0) -> None: ...
-    def wait_for_failover(self, old_master: N, timeout: float = 30.0) -> N: ...
-    def wait_for_replica(self, node: N, timeout: float = 30.0) -> None: ...
-    def wait_healthy(self, timeout: float = 60.0) -> None: ...
-
-
-class PostgresFaults(Protocol):
-    @property
-    def dsn(self) -> str: ...
-    def stop(self) -> None: ...
-    def start(self, timeout: float = 60.0) -> None: ...
-    def restart(self, timeout: float = 60.0) -> None: ...
-
-
-class ProgramControl(Protocol):
-    """The slice of the native Supervisor fault tests use: a program's state, a SIGKILL."""
-
-    def state(self, name: str) -> str: ...
-    def kill(self, name: str, *, group: bool = False, timeout: float = 10.0) -> None: ...
-
-
-class FaultTarget(Protocol):
-    """A running stack a fault test may break: native `devstack.stack.Stack` (nodes are
-    ports) or `ComposeStack` (nodes are compose service names)."""
-
-    @property
-    def gateway_url(self) -> str: ...
-    @property
-    def redis(self) -> RedisFaults[Any]: ...
-    @property
-    def postgres(self) -> PostgresFaults: ...
-    @property
-    def supervisor(self) -> ProgramControl: ...
-    def log_lines(self, name: str, containing: str = "") -> list[dict[str, Any]]: ...
-
-
-# -- podman -------------------------------------------------------------------------------------
-class Podman:
-    """podman CLI calls for one compose project, run in the host's network namespace."""
-
-    def __init__(self, project: str, netns: str | None = None) -> None:
-        self.project = project
-        self.netns = netns
-
-    def container(self, service: str) -> str:
-        """podman-compose's container name for a service."""
-        return service if service.startswith(f"{self.project}_") else f"{self.project}_{service}_1"
-
-    def run(self, *args: str, check: bool = True, timeout: float = 60.0
-            ) -> subprocess.CompletedProcess[str]:
-        prefix = ["nsenter", f"--net={self.netns}"] if self.netns else []
-        done = subprocess.run([*prefix, "podman", *args], capture_output=True, text=True,
-                              timeout=timeout, check=False)
-        if check and done.returncode != 0:
-            raise ProcessError(f"podman {' '.join(args)} failed ({done.returncode})",
-                               (done.stdout + done.stderr)[-2000:])
-        return done
-
-    def status(self, service: str) -> str:
-        done = self.run("inspect", "-f", "{{.State.Status}}", self.container(service),
-                        check=False)
-        return done.stdout.strip() if done.returncode == 0 else "missing"
-
-    def addresses(self, services: tuple[str, ...] | list[str]) -> dict[str, str]:
-        """{service: its current address on the compose network} for running containers."""
-        names = [self.container(s) for s in services]
-        fmt = "{{.Name}} {{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
-        done = self.run("inspect", "-f", fmt, *names, check=False)
-        by_name = {}
-        for line in done.stdout.splitlines():
-            parts = line.split()
-            if len(parts) >= 2:
-                by_name[parts[0].lstrip("/")] = parts[1]
-        return {s: by_name[c] for s, c in zip(services, names, strict=True) if c in by_name}
-
-    def logs(self, service: str) -> str:
-        done = self.run("logs", self.container(service), check=False, timeout=120)
-        return done.stdout + done.stderr
-
-    def kill(self, service: str, sig: signal.Signals = signal.SIGKILL) -> None:
-        self.run("kill", "--signal", sig.name, self.container(service))
-
-    def stop(self, service: str, timeout: int = 10) -> None:
-        self.run("stop", "-t", str(timeout), self.container(service), timeout=timeout + 60)
-
-    def start(self, service: str) -> None:
-        self.run("start", self.container(service), timeout=120)
 
 
 # -- Redis Cluster in containers ----------------------------------------------------------------
