@@ -1,9 +1,9 @@
 """A small asyncio Redis Cluster client: Lua scripts and single-slot commands on masters.
 
-Why not redis-py's RedisCluster (docs/decisions/0004-gateway-redis-client.md): it spends
-~150 µs of CPU per EVALSHA on this machine, and during a slot migration its asyncio client
-sends `ASKING` and the redirected command on different pooled connections, which lets
-the importing node create a second copy of a key (an over-admitting rate limit, or a
+Why not redis-py's RedisCluster (docs/decisions/0004-gateway-redis-client.md, with the
+figures): it spends two to three times our CPU per EVALSHA, and during a slot migration
+its asyncio client sends `ASKING` and the redirected command on different pooled
+connections, which lets the importing node create a second copy of a key (an over-admitting rate limit, or a
 refresh-token family living on two nodes).
 
 Here every node has one pipelined connection; a redirected call sends `ASKING` and the
