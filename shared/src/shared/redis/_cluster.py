@@ -3,8 +3,8 @@
 Why not redis-py's RedisCluster (docs/decisions/0004-gateway-redis-client.md, with the
 figures): it spends two to three times our CPU per EVALSHA, and during a slot migration
 its asyncio client sends `ASKING` and the redirected command on different pooled
-connections, which lets the importing node create a second copy of a key (an over-admitting rate limit, or a
-refresh-token family living on two nodes).
+connections, which lets the importing node create a second copy of a key (an
+over-admitting rate limit, or a refresh-token family living on two nodes).
 
 Here every node has one pipelined connection; a redirected call sends `ASKING` and the
 command in one write on the same connection, so the flag always applies to our command.
