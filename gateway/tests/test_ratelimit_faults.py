@@ -2,6 +2,7 @@
 way back to the cluster without a restart."""
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -88,16 +89,23 @@ async def until_back_on_redis(gw: RunningGateway, ip: str, within: float = 20.0)
         await asyncio.sleep(0.2)
 
 
+@contextlib.asynccontextmanager
+async def gateway_on_redis(
+    cluster: Any, ip: str, **settings: Any
+) -> AsyncIterator[tuple[RunningGateway, str]]:
+    """A gateway on `cluster` (breaker cool-down 0.5 s, no JWT) whose first request from
+    `ip` was allowed; yields it and that client's rate-limit key."""
+    async with gateway_stack(cluster.nodes) as stack:
+        gw = await stack.start(CIRCUIT_OPEN_SECONDS=0.5, JWT_ENABLED=False, **settings)
+        assert (await timed_get(gw, "/auth/login", ip))[0] == 200
+        yield gw, gw.app.default_policy.key(ip)
+
+
 @pytest.mark.fault
 async def test_fallback_while_nodes_are_down_then_back_to_redis(
         redis_cluster_factory: Callable[[], Any]) -> None:
-    cluster = redis_cluster_factory()
-    async with gateway_stack(cluster.nodes) as stack:
-        gw = await stack.start(RATE_LIMIT_REQUESTS=3, CIRCUIT_OPEN_SECONDS=0.5,
-                               JWT_ENABLED=False)
-        ip = "127.0.0.45"
-        key = gw.app.default_policy.key(ip)
-        assert (await timed_get(gw, "/auth/login", ip))[0] == 200
+    cluster, ip = redis_cluster_factory(), "127.0.0.45"
+    async with gateway_on_redis(cluster, ip, RATE_LIMIT_REQUESTS=3) as (gw, key):
         assert decided_by(gw, "redis") == 1
         master = cluster.master_for_key(key)
         replicas = cluster.replicas_of(master)
@@ -127,13 +135,8 @@ async def test_fallback_while_nodes_are_down_then_back_to_redis(
 @pytest.mark.fault
 async def test_master_killed_failover_and_gateway_follows(
         redis_cluster_factory: Callable[[], Any]) -> None:
-    cluster = redis_cluster_factory()
-    async with gateway_stack(cluster.nodes) as stack:
-        gw = await stack.start(RATE_LIMIT_REQUESTS=1000, CIRCUIT_OPEN_SECONDS=0.5,
-                               JWT_ENABLED=False)
-        ip = "127.0.0.47"
-        key = gw.app.default_policy.key(ip)
-        assert (await timed_get(gw, "/auth/login", ip))[0] == 200
+    cluster, ip = redis_cluster_factory(), "127.0.0.47"
+    async with gateway_on_redis(cluster, ip, RATE_LIMIT_REQUESTS=1000) as (gw, key):
         master = cluster.master_for_key(key)
         cluster.kill_node(master)
         statuses = []

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
+from devstack.testkit.accounts import register_and_login
 from devstack.testkit.addresses import ClientFactory, next_client_address
 from devstack.testkit.fixtures import start_stack
 from devstack.testkit.traffic import Traffic
@@ -80,10 +81,7 @@ def new_account(gateway_client: Callable[[], httpx.AsyncClient]
     async def make() -> Account:
         client = gateway_client()
         email = f"fault-{uuid.uuid4().hex[:12]}@example.com"
-        created = await client.post("/auth/register", json={"email": email, "password": PASSWORD})
-        assert created.status_code == 201, created.text
-        login = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
-        assert login.status_code == 200, login.text
-        return Account(client, email, login.json())
+        _, tokens = await register_and_login(client, email, PASSWORD)
+        return Account(client, email, tokens)
 
     return make

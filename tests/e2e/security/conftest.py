@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
+from devstack.testkit.accounts import register_and_login
 from devstack.testkit.addresses import ClientFactory, next_client_address
 from devstack.testkit.fixtures import start_stack
 
@@ -49,12 +50,8 @@ async def user(sec_stack: Stack, client_for) -> dict[str, Any]:
     """A registered user: email, password, tokens (through the gateway)."""
     client = client_for()
     email = f"sec-{uuid.uuid4().hex[:12]}@example.com"
-    created = await client.post("/auth/register", json={"email": email, "password": PASSWORD})
-    assert created.status_code == 201, created.text
-    login = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
-    assert login.status_code == 200, login.text
-    return {"email": email, "password": PASSWORD, "tokens": login.json(),
-            "id": created.json()["id"]}
+    created, tokens = await register_and_login(client, email, PASSWORD)
+    return {"email": email, "password": PASSWORD, "tokens": tokens, "id": created["id"]}
 
 
 @pytest.fixture(scope="package")
