@@ -137,8 +137,9 @@ class ClusterFaults(Generic[N]):
     def start_node(self, node: N, timeout: float = 30.0) -> None:
         """Start a stopped or killed node and wait until it answers PING."""
         self._start(node)
-        until(lambda: redis_topology.ping(self.address(node)), timeout,
-              f"redis node {node} to answer PING")
+        # A container that just started may have no address yet: that is "not yet" too.
+        self.wait_for(lambda: redis_topology.ping(self.address(node)), timeout,
+                      f"redis node {node} to answer PING")
 
     # -- waiting for recovery ------------------------------------------------------------
     def wait_for_failover(self, old_master: N, timeout: float = 30.0) -> N:
