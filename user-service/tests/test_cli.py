@@ -49,6 +49,17 @@ async def test_create_admin_refuses_short_password(settings, migrated) -> None:
         await cli.create_admin(settings, "short@example.com", None, lambda: "short")
 
 
+async def test_create_admin_applies_the_registration_policy(
+    settings, migrated, client: httpx.AsyncClient, internal
+) -> None:
+    # Long enough, but on the common list: refused like at registration.
+    with pytest.raises(SystemExit, match="too common"):
+        await cli.create_admin(settings, "common@example.com", None, lambda: "password1234")
+    creds = await client.post("/internal/credentials", json={"email": "common@example.com"},
+                              headers=internal)
+    assert creds.status_code == 404  # nothing was created
+
+
 def test_read_password_from_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("secret password here\nignored\n"))
     assert cli.read_password() == "secret password here"
