@@ -107,6 +107,28 @@ async def test_a_failed_ping_of_the_masters_rereads_the_slot_map(redis_cluster: 
     await on_loop(body)
 
 
+async def test_calls_failed_by_aclose_start_no_new_slot_map_read(redis_cluster: Any,
+                                                                 on_loop: Any) -> None:
+    """A closed client stays closed: the calls its close fails are not "a node failed",
+    so no background read (and no new connection) starts after it."""
+    async def body() -> None:
+        client = RedisClusterClient(parse_nodes(redis_cluster.nodes), timeout=1.0,
+                                    refresh_interval=0.0)
+        await client.initialize(LIMITED_COUNTER)
+        read_before = client._refreshing
+        in_flight = client.evalsha_now(LIMITED_COUNTER, ["t:{cc:closing}"],
+                                       (3, uuid.uuid4().hex))
+        await client.aclose()
+        with pytest.raises(ConnectionError):
+            await in_flight
+        await asyncio.sleep(0)
+        assert client._refreshing is read_before
+        assert not client._connections
+        assert not client._connecting
+
+    await on_loop(body)
+
+
 async def test_a_missing_script_is_loaded_with_eval(redis_cluster: Any, on_loop: Any) -> None:
     async def body() -> None:
         script = Script(f"-- {uuid.uuid4()}\nreturn {{KEYS[1], ARGV[1]}}")

@@ -215,6 +215,7 @@ class RedisClusterClient:
         self._connecting: dict[Address, asyncio.Task[NodeConnection]] = {}
         self._refreshing: asyncio.Task[None] | None = None
         self._refreshed_at = float("-inf")
+        self._closed = False
 
     # --- connections -------------------------------------------------------------
 
@@ -263,6 +264,8 @@ class RedisClusterClient:
 
     def _refresh_soon(self) -> None:
         """A background re-read after MOVED or a failure, at most once per interval."""
+        if self._closed:  # the calls that aclose() failed must not start a new read
+            return
         if self._refreshing is not None and not self._refreshing.done():
             return
         if time.monotonic() - self._refreshed_at < self.refresh_interval:
@@ -467,6 +470,7 @@ class RedisClusterClient:
             await self.on_masters(b"SCRIPT", b"LOAD", script.source)
 
     async def aclose(self) -> None:
+        self._closed = True
         for task in (self._refreshing, *self._connecting.values()):
             if task is not None:
                 task.cancel()
