@@ -8,7 +8,7 @@ from shared.passwords._hasher import Argon2Params
 
 
 class PasswordSettings(BaseSettings):
-    """argon2id parameters (OWASP baseline); hashes made with others are upgraded on login."""
+    """The ARGON2_* environment variables."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
