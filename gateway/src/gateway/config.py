@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import orjson
-from pydantic import field_validator, model_validator
+from pydantic import NonNegativeInt, PositiveFloat, field_validator, model_validator
 
 from shared import JwtSettings, Network, RedisSettings, ServiceSettings, parse_networks
 from shared.redis import parse_nodes
@@ -71,6 +71,10 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings):
 
     SERVICE_NAME: str = "gateway"
     PORT: int = 3000
+    # The public edge: keep idle clients longer than typical load balancers' 60 s, and
+    # cap what one client address may hold (TRUSTED_PROXIES peers are exempt).
+    KEEP_ALIVE_TIMEOUT_SECONDS: PositiveFloat = 75.0  # an idle keep-alive connection is closed
+    MAX_CONNECTIONS_PER_IP: NonNegativeInt = 256  # per client address (0 = no cap), then 503
 
     AUTH_SERVICE_URL: str = "http://127.0.0.1:8001"  # upstream for /auth/* and the JWKS
     USER_SERVICE_URL: str = "http://127.0.0.1:8002"  # upstream for /users*

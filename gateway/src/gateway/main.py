@@ -16,7 +16,14 @@ from gateway.ratelimit import RateLimiter
 from gateway.resources import Resources
 from gateway.routing import Target
 from gateway.upstream import Upstream
-from shared import JwtVerifier, RemoteKeySet, configure_tracing, get_logger, retry_with_backoff
+from shared import (
+    ClientIpResolver,
+    JwtVerifier,
+    RemoteKeySet,
+    configure_tracing,
+    get_logger,
+    retry_with_backoff,
+)
 from shared.redis import create_cluster_client
 from shared.server import serve
 
@@ -95,5 +102,8 @@ def create_served_app(settings: Settings) -> ASGIApp:
 def run() -> None:
     """Console entry point `gateway`."""
     # Upgrades are never proxied (Upgrade is stripped as hop-by-hop), so ws="none" from
-    # shared.server holds; keep client connections open longer than typical LB idle timeouts.
-    serve(Settings(), create_served_app, timeout_keep_alive=75)
+    # shared.server holds. A load balancer in TRUSTED_PROXIES carries many clients on one
+    # address: the per-address connection cap does not apply to it.
+    settings = Settings()
+    serve(settings, create_served_app,
+          exempt_peer=ClientIpResolver(settings.trusted_networks).peer_trusted)

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import NonNegativeInt, model_validator
+from pydantic import NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that must never reach a production deployment.
@@ -20,6 +20,15 @@ class ServiceSettings(BaseSettings):
     HOST: str = "127.0.0.1"  # listen address (0.0.0.0 in containers)
     PORT: int = 8000  # listen port
     LOG_LEVEL: Literal["debug", "info", "warning", "error"] = "info"  # JSON logs on stdout
+
+    # How long a client may take, and how many connections it may hold (shared.server).
+    HEADER_TIMEOUT_SECONDS: PositiveFloat = 10.0  # whole request head, from its first byte
+    BODY_TIMEOUT_SECONDS: PositiveFloat = 15.0  # longest gap between two pieces of a body: 408
+    KEEP_ALIVE_TIMEOUT_SECONDS: PositiveFloat = 5.0  # an idle keep-alive connection is closed
+    MAX_CONNECTIONS: PositiveInt = 10_000  # open client connections per process, then 503
+    MAX_CONNECTIONS_PER_IP: NonNegativeInt = 0  # per client address (0 = no cap), then 503
+    LINGER_SECONDS: PositiveFloat = 5.0  # after an early answer, unread input is drained ...
+    LINGER_MAX_BYTES: NonNegativeInt = 16_777_216  # ... up to this much, so it is not a reset
 
     def secret_fields(self) -> dict[str, str]:
         """Secrets that must not keep a placeholder value outside local/test; override."""

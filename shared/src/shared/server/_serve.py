@@ -1,45 +1,76 @@
 """How every service runs under uvicorn: one definition, so all three behave alike."""
 
 import contextlib
+import functools
 import gc
+import resource
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import uvicorn
 
-from shared._logging import configure_logging, flush_logs
+from shared._logging import configure_logging, flush_logs, get_logger
 from shared._settings import ServiceSettings
-from shared.server._protocol import CombiningHttpToolsProtocol
+from shared.server._limits import ConnectionGuard, ConnectionLimits
+from shared.server._protocol import ServiceHttpProtocol
 
 S = TypeVar("S", bound=ServiceSettings)
+_RESERVED_DESCRIPTORS = 512  # upstream pools, Redis, the database, logs, the listener
+_log = get_logger("shared.server")
 STARTUP_FAILURE = 3  # the exit code uvicorn.run uses (uvicorn.main.STARTUP_FAILURE)
 
 
-def serve(settings: S, create_app: Callable[[S], Any], **uvicorn_options: Any) -> None:
-    """Configure JSON logging, build the app, and serve it on uvloop + httptools.
+def service_config(settings: ServiceSettings, app: Any,
+                   exempt_peer: Callable[[str], bool] = lambda peer: False,
+                   **uvicorn_options: Any) -> uvicorn.Config:
+    """The uvicorn configuration every service runs with (and the tests serve with).
 
     The client address is the socket peer (`proxy_headers=False`: forwarded headers are
     judged by shared.ClientIpResolver against TRUSTED_PROXIES, never by uvicorn), no Server
     header, and our structlog JSON is the only log format (our middleware writes the access
-    log, with the request id)."""
-    configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
+    log, with the request id). `exempt_peer`: peers the per-address connection cap skips."""
+    limits = ConnectionLimits.from_settings(settings)
+    guard = ConnectionGuard(limits, exempt_peer)
     options: dict[str, Any] = {
         "loop": "uvloop",
-        "http": CombiningHttpToolsProtocol,  # httptools, one write per response
+        # httptools with our deadlines and caps; one write per response
+        "http": functools.partial(ServiceHttpProtocol, guard=guard),
         "ws": "none",
         "lifespan": "on",
         "proxy_headers": False,
         "server_header": False,
         "access_log": False,
         "log_config": None,
+        "timeout_keep_alive": limits.keep_alive_timeout,
     }
     options.update(uvicorn_options)
-    config = uvicorn.Config(create_app(settings), host=settings.HOST, port=settings.PORT,
-                            **options)
+    return uvicorn.Config(app, host=settings.HOST, port=settings.PORT, **options)
+
+
+def serve(settings: S, create_app: Callable[[S], Any],
+          exempt_peer: Callable[[str], bool] = lambda peer: False,
+          **uvicorn_options: Any) -> None:
+    """Configure JSON logging, build the app, and serve it on uvloop + httptools
+    (`service_config`)."""
+    configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
+    _raise_descriptor_limit(settings.MAX_CONNECTIONS)
+    config = service_config(settings, create_app(settings), exempt_peer, **uvicorn_options)
     server = _ServiceServer(config)
     server.run()
     if not server.started:  # as uvicorn.run: a failed start-up (port taken, lifespan) exits 3
         raise SystemExit(STARTUP_FAILURE)
+
+
+def _raise_descriptor_limit(max_connections: int) -> None:
+    """Open-files soft limit up to the hard one, as nginx's worker_rlimit_nofile: a
+    connection cap above what the process may open would never answer its 503."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    if max_connections + _RESERVED_DESCRIPTORS > soft:
+        _log.warning("descriptor_limit_below_connection_cap", limit=soft,
+                     max_connections=max_connections)
 
 
 class _ServiceServer(uvicorn.Server):
