@@ -29,20 +29,20 @@ SCRIPT_INNER = {"time", "zremrangebyscore", "zcard", "zscore", "zadd", "pexpire"
 NOT_CLIENT = {"info", "replconf", "ping"}  # our own snapshots, replication, cluster bus
 
 
-def gateway_counters(url: str) -> dict[str, int]:
-    """Responses (other than to our own /metrics scrapes) and limiter decisions the
-    gateway counted (its /metrics)."""
-    text = httpx.get(f"{url}/metrics", timeout=5).text
+def gateway_counters(metrics_url: str) -> dict[str, int]:
+    """Responses and limiter decisions the gateway counted, read from its private metrics
+    listener (scrapes there are not requests to the gateway, so they are not counted)."""
+    text = httpx.get(metrics_url, timeout=5).text
     out = {"responses": 0, "redis_decisions": 0, "fallback_decisions": 0}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "gateway_requests_total" and sample.labels["route"] != "/metrics":
+            if sample.name == "gateway_requests_total":
                 out["responses"] += int(sample.value)
             elif sample.name == "gateway_ratelimit_decisions_total":
                 kind = "redis" if sample.labels["source"] == "redis" else "fallback"
                 out[f"{kind}_decisions"] += int(sample.value)
     if out["responses"] == 0 and "gateway_requests_total" not in text:
-        raise RuntimeError(f"{url}/metrics has no gateway_requests_total: harness out of date")
+        raise RuntimeError(f"{metrics_url} has no gateway_requests_total: harness out of date")
     return out
 
 
@@ -77,7 +77,8 @@ class Runner:
     def measure(self, job: wrk.WrkJob, target: str, *parallel: wrk.WrkJob) -> dict[str, Any]:
         """One wrk run (plus `parallel` jobs started 2 s earlier) with accounting around it."""
         meter = CpuMeter(self.top.cpu_groups(target))  # type: ignore[arg-type]
-        gw_url = self.top.urls[target] if target.startswith("gateway") else None
+        gw_url = (self.top.stack.metrics_url(self.top.programs[target])
+                  if target.startswith("gateway") else None)
         masters = self.redis.masters()
         others = [(p, p.start()) for p in parallel]
         if others:
@@ -181,7 +182,7 @@ class Runner:
 
 def _settled(url: str, timeout: float = 5.0) -> dict[str, int]:
     """The gateway's counters once the requests wrk abandoned at its end have finished
-    (two scrapes in a row agree; scrapes themselves are not counted)."""
+    (two scrapes in a row agree)."""
     last = gateway_counters(url)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

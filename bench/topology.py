@@ -50,14 +50,15 @@ class Topology:
         self.workdir.chmod(0o711)  # the unprivileged postgres user must traverse it
         redis_ports = free_ports(6, with_bus=True)
         exclude = [*redis_ports, *(p + 10000 for p in redis_ports)]
-        pg, auth, user, gateway = free_ports(4, exclude=exclude)
+        pg, auth, user, gateway, *metrics = free_ports(7, exclude=exclude)
         gateway_env = {"TRUSTED_PROXIES": "127.0.0.1/32",
                        "RATE_LIMIT_REQUESTS": str(self.high_limit),
                        "RATE_LIMIT_WINDOW_SECONDS": "60"}
         config = StackConfig(state_dir=self.workdir / "stack", redis_ports=redis_ports,
                              postgres_port=pg, auth_port=auth, user_port=user,
-                             gateway_port=gateway, autorestart=False,
-                             env={"gateway": gateway_env}, health_timeout=90)
+                             gateway_port=gateway, gateway_metrics_port=metrics[0],
+                             auth_metrics_port=metrics[1], user_metrics_port=metrics[2],
+                             autorestart=False, env={"gateway": gateway_env}, health_timeout=90)
         self.stack = Stack(config, echo=self._echo)
 
     def _echo(self, line: str) -> None:
@@ -78,9 +79,11 @@ class Topology:
         self._start_naive()
 
     def _add_service(self, name: str, script: str, env: dict[str, str]) -> str:
-        port = free_port()
+        port, metrics_port = free_ports(2)
         base = self.stack.services[script]
-        service = Service(name, script, port, {**base.env, "PORT": str(port), **env})
+        service = Service(name, script, port, {**base.env, "PORT": str(port),
+                                               "METRICS_PORT": str(metrics_port), **env},
+                          metrics_port=metrics_port)
         self.stack.services[name] = service
         sup = self.stack.supervisor
         sup.add(service.program(self.stack.config.bin_dir, autorestart=False))

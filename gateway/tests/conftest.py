@@ -127,6 +127,11 @@ class RunningGateway:
     app: Gateway
     settings: Settings
 
+    @property
+    def metrics_url(self) -> str:
+        """Its private metrics listener (the public port answers /metrics with 404)."""
+        return f"http://{self.settings.METRICS_HOST}:{self.settings.METRICS_PORT}/metrics"
+
     def client(self, ip: str = "127.0.0.1", **kwargs: Any) -> httpx.AsyncClient:
         transport = httpx.AsyncHTTPTransport(
             local_address=ip, limits=httpx.Limits(max_connections=200))
@@ -169,6 +174,7 @@ class Stack:
             "JWKS_URL": f"{self.auth.url}/.well-known/jwks.json",
             "RATE_LIMIT_KEY_PREFIX": f"t{uuid.uuid4().hex[:12]}",
             "JWKS_MIN_REFETCH_SECONDS": 0.2, "READINESS_CACHE_SECONDS": 0.0,
+            "METRICS_PORT": free_port(),  # several gateways per test process
         }
         values.update(self.defaults)
         values.update(overrides)

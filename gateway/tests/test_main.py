@@ -19,7 +19,8 @@ from .conftest import RunningGateway, Stack
 async def test_entry_point_logs_one_json_line_per_request(stack: Stack,
                                                           redis_cluster: Any) -> None:
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "REDIS_NODES": redis_cluster.nodes,
+    env = {**os.environ, "PORT": str(port), "METRICS_PORT": str(free_port()),
+           "REDIS_NODES": redis_cluster.nodes,
            "AUTH_SERVICE_URL": stack.auth.url, "USER_SERVICE_URL": stack.users.url,
            "JWKS_URL": f"{stack.auth.url}/.well-known/jwks.json", "ENVIRONMENT": "test",
            "RATE_LIMIT_KEY_PREFIX": f"main{port}"}
@@ -64,9 +65,15 @@ async def test_live_and_metrics(gw: RunningGateway) -> None:
     async with gw.client() as client:
         await client.get("/auth/login")
         live = await client.get("/health/live")
-        metrics = await client.get("/metrics")
         wrong = await client.post("/health/live")
+        metrics = await client.get(gw.metrics_url)
+        public_metrics = await client.get("/metrics")  # an ordinary, rate-limited path now
     assert live.json() == {"status": "ok"}
+    # Metrics are only on the private listener: the public port does not know /metrics.
+    assert public_metrics.status_code == 404
+    assert public_metrics.headers["content-type"] == "application/problem+json"
+    assert public_metrics.json()["code"] == "not_found"
+    assert metrics.status_code == 200
     assert live.headers["x-request-id"]
     assert metrics.headers["content-type"].startswith("text/plain")
     assert 'gateway_ratelimit_decisions_total{result="allowed",source="redis"} 1.0' \
@@ -83,8 +90,9 @@ async def test_ready_when_upstreams_and_redis_are(gw: RunningGateway) -> None:
     async with gw.client() as client:
         ready = await client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"redis": "ok", "auth-service": "ok",
-                                      "user-service": "ok", "ratelimit": "redis"}
+    assert ready.json()["checks"] == {
+        "redis": "ok", "cluster_state": "ok", "slots": "16384/16384", "auth-service": "ok",
+        "user-service": "ok", "jwks": "ok", "ratelimit": "redis"}
 
 
 @pytest.mark.parametrize("overrides", [

@@ -145,7 +145,7 @@ async def test_health_and_metrics_are_exempt(stack: Stack) -> None:
             live = await client.get("/health/live")
             assert live.status_code == 200
             assert "ratelimit" not in live.headers
-            assert (await client.get("/metrics")).status_code == 200
+            assert (await client.get(gw.metrics_url)).status_code == 200  # private listener
         assert (await client.get("/auth/login")).status_code == 200
         assert (await client.get("/auth/login")).status_code == 429
 

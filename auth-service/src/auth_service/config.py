@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, NonNegativeInt, model_validator
 
 from shared import JwtSettings, RedisSettings, ServiceSettings, parse_networks
 from shared.passwords import PasswordSettings
@@ -21,6 +21,7 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings, PasswordSettings):
 
     SERVICE_NAME: str = "auth-service"
     PORT: int = 8001
+    METRICS_PORT: NonNegativeInt = 9101  # metrics listen port (private); 0 = none
 
     USER_SERVICE_URL: str = "http://127.0.0.1:8002"  # base URL of its internal API
     # The placeholder is refused in production (ServiceSettings.secret_fields).

@@ -61,6 +61,7 @@ def create_app(
     readiness.add("user_service", users_ready)
     app = build_service_app(
         title="auth-service", version=__version__, readiness=readiness, lifespan=lifespan,
+        metrics_host=settings.METRICS_HOST, metrics_port=settings.METRICS_PORT,
         description="Register, login, refresh rotation, logout and JWKS.",
         # Login throttling and the access log both see the client behind the gateway.
         client_ips=ClientIpResolver(parse_networks(settings.TRUSTED_PROXIES)),

@@ -24,6 +24,10 @@ class StackConfig:
     auth_port: int = 8001
     user_port: int = 8002
     gateway_port: int = 3000
+    # Each service's private metrics listener (METRICS_PORT), on 127.0.0.1 like the rest.
+    gateway_metrics_port: int = 9100
+    auth_metrics_port: int = 9101
+    user_metrics_port: int = 9102
     # True for `devstack up`; fault tests kill servers on purpose and want them to stay dead.
     autorestart: bool = True
     # Extra environment per service name ("gateway", "auth-service", "user-service").
@@ -35,7 +39,7 @@ class StackConfig:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> StackConfig:
         """STACK_DIR, REDIS_PORTS=6379-6384 (or a comma list), POSTGRES_PORT, AUTH_PORT,
-        USER_PORT, GATEWAY_PORT."""
+        USER_PORT, GATEWAY_PORT, GATEWAY_METRICS_PORT, AUTH_METRICS_PORT, USER_METRICS_PORT."""
         env = dict(os.environ if environ is None else environ)
         config = cls()
         if "STACK_DIR" in env:
@@ -43,7 +47,10 @@ class StackConfig:
         if "REDIS_PORTS" in env:
             config.redis_ports = parse_port_list(env["REDIS_PORTS"])
         for var, attr in (("POSTGRES_PORT", "postgres_port"), ("AUTH_PORT", "auth_port"),
-                          ("USER_PORT", "user_port"), ("GATEWAY_PORT", "gateway_port")):
+                          ("USER_PORT", "user_port"), ("GATEWAY_PORT", "gateway_port"),
+                          ("GATEWAY_METRICS_PORT", "gateway_metrics_port"),
+                          ("AUTH_METRICS_PORT", "auth_metrics_port"),
+                          ("USER_METRICS_PORT", "user_metrics_port")):
             if var in env:
                 setattr(config, attr, _port(var, env[var]))
         config.state_dir = config.state_dir.resolve()

@@ -28,10 +28,16 @@ class Service:
     script: str
     port: int
     env: dict[str, str] = field(default_factory=dict)
+    metrics_port: int = 0  # its private metrics listener (METRICS_PORT); 0: none
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """Where its Prometheus metrics are (never on the public port)."""
+        return f"http://{HOST}:{self.metrics_port}/metrics"
 
     def program(self, bin_dir: Path, *, autorestart: bool) -> Program:
         return Program(

@@ -63,16 +63,20 @@ class Stack:
         jwks = f"http://127.0.0.1:{cfg.auth_port}/.well-known/jwks.json"
         user = Service("user-service", "user-service", cfg.user_port, {
             "DATABASE_URL": self.postgres.url, "JWKS_URL": jwks,
-            "INTERNAL_API_TOKEN": self.internal_token, "LOG_LEVEL": "info"})
+            "INTERNAL_API_TOKEN": self.internal_token, "LOG_LEVEL": "info"},
+            metrics_port=cfg.user_metrics_port)
         auth = Service("auth-service", "auth-service", cfg.auth_port, {
             "REDIS_NODES": self.redis.nodes, "USER_SERVICE_URL": user.url,
-            "INTERNAL_API_TOKEN": self.internal_token, "JWT_KEYS_DIR": str(self.keys_dir)})
+            "INTERNAL_API_TOKEN": self.internal_token, "JWT_KEYS_DIR": str(self.keys_dir)},
+            metrics_port=cfg.auth_metrics_port)
         gateway = Service("gateway", "gateway", cfg.gateway_port, {
             "REDIS_NODES": self.redis.nodes, "AUTH_SERVICE_URL": auth.url,
-            "USER_SERVICE_URL": user.url, "JWKS_URL": jwks})
+            "USER_SERVICE_URL": user.url, "JWKS_URL": jwks}, metrics_port=cfg.gateway_metrics_port)
         services = {s.name: s for s in (user, auth, gateway)}
         for service in services.values():
             service.env = {"HOST": "127.0.0.1", "PORT": str(service.port),
+                           "METRICS_HOST": "127.0.0.1",
+                           "METRICS_PORT": str(service.metrics_port),
                            "ENVIRONMENT": "local", **service.env,
                            **cfg.env.get(service.name, {})}
         return services
@@ -88,6 +92,10 @@ class Stack:
     @property
     def user_url(self) -> str:
         return self.services["user-service"].url
+
+    def metrics_url(self, name: str = "gateway") -> str:
+        """The private metrics endpoint of service `name` (e.g. "gateway-<port>")."""
+        return self.services[name].metrics_url
 
     def is_running(self) -> bool:
         return self.supervisor.is_running()
@@ -181,9 +189,11 @@ class Stack:
     def add_gateway(self, port: int | None = None, env: dict[str, str] | None = None) -> str:
         """Start one more gateway process (same Redis and upstreams); returns its URL."""
         port = port or portcheck.free_port()
+        metrics_port = portcheck.free_ports(1, exclude=[port])[0]
         base = self.services["gateway"]
         extra = Service(f"gateway-{port}", "gateway", port,
-                        {**base.env, "PORT": str(port), **(env or {})})
+                        {**base.env, "PORT": str(port), "METRICS_PORT": str(metrics_port),
+                         **(env or {})}, metrics_port=metrics_port)
         self.services[extra.name] = extra
         self.supervisor.add(extra.program(self.config.bin_dir, autorestart=self.config.autorestart))
         self._start(extra)

@@ -11,7 +11,6 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.config import Settings
@@ -28,6 +27,7 @@ from shared import (
     bearer_challenge,
     close_envelope,
     get_logger,
+    metrics_listener,
     open_envelope,
 )
 
@@ -64,7 +64,11 @@ class Gateway:
         message = await receive()
         assert message["type"] == "lifespan.startup"
         try:
-            async with self._open_resources(self.settings) as resources:
+            async with (
+                self._open_resources(self.settings) as resources,
+                metrics_listener(self.settings.METRICS_HOST, self.settings.METRICS_PORT,
+                                 self.metrics.render),  # private: never the public port
+            ):
                 self.resources = resources
                 await send({"type": "lifespan.startup.complete"})
                 message = await receive()  # lifespan.shutdown
@@ -228,10 +232,6 @@ class Gateway:
                                        head=head)
         resources = self.resources
         assert resources is not None
-        if route.target is Target.METRICS:
-            return await send_response(
-                send, 200, [*headers, (b"content-type", CONTENT_TYPE_LATEST.encode())],
-                self.metrics.render(), head=head)
         ready, checks = await resources.readiness.check()
         if ready:
             return await send_response(

@@ -71,6 +71,7 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings):
 
     SERVICE_NAME: str = "gateway"
     PORT: int = 3000
+    METRICS_PORT: NonNegativeInt = 9100  # metrics listen port (private); 0 = none
     # The public edge: keep idle clients longer than typical load balancers' 60 s, and
     # cap what one client address may hold (TRUSTED_PROXIES peers are exempt).
     KEEP_ALIVE_TIMEOUT_SECONDS: PositiveFloat = 75.0  # an idle keep-alive connection is closed

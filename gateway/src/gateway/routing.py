@@ -28,7 +28,6 @@ class Target(Enum):
     USERS = "user-service"
     LIVE = "live"
     READY = "ready"
-    METRICS = "metrics"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +70,6 @@ class Router:
         self._exact: dict[str, Route] = {
             "/health/live": Route(Target.LIVE, protected=False),
             "/health/ready": Route(Target.READY, protected=False),
-            "/metrics": Route(Target.METRICS, protected=False),
             "/.well-known/jwks.json": auth,
             "/auth/register": auth,
             "/auth/login": auth,
@@ -84,7 +82,7 @@ class Router:
     def own(self, path: str) -> Route | None:
         """The gateway's own endpoint for `path` (exempt from rate limiting), if any."""
         route = self._exact.get(path)
-        if route is not None and route.target in (Target.LIVE, Target.READY, Target.METRICS):
+        if route is not None and route.target in (Target.LIVE, Target.READY):
             return route
         return None
 

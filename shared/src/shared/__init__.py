@@ -28,6 +28,7 @@ from shared._jwt import (
     VerifiedTokens,
 )
 from shared._logging import LineWriter, configure_logging, flush_logs, get_logger
+from shared._metrics_listener import metrics_listener
 from shared._problems import PROBLEM_CONTENT_TYPE, ProblemError, default_code, problem_body
 from shared._retry import retry_with_backoff
 from shared._settings import JwtSettings, RedisSettings, ServiceSettings
@@ -73,6 +74,7 @@ __all__ = [
     "get_logger",
     "instrument_httpx_client",
     "is_safe_request_id",
+    "metrics_listener",
     "new_request_id",
     "open_envelope",
     "parse_networks",

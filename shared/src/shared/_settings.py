@@ -30,6 +30,10 @@ class ServiceSettings(BaseSettings):
     LINGER_SECONDS: PositiveFloat = 5.0  # after an early answer, unread input is drained ...
     LINGER_MAX_BYTES: NonNegativeInt = 16_777_216  # ... up to this much, so it is not a reset
 
+    # Metrics have a private listener of their own (shared.metrics_listener), never on PORT.
+    METRICS_HOST: str = "127.0.0.1"  # metrics listen address (0.0.0.0 in containers, unpublished)
+    METRICS_PORT: NonNegativeInt = 0  # metrics listen port (each service sets its own); 0 = none
+
     def secret_fields(self) -> dict[str, str]:
         """Secrets that must not keep a placeholder value outside local/test; override."""
         return {}
@@ -55,6 +59,16 @@ class JwtSettings(BaseSettings):
     JWT_ALGORITHMS: str = "RS256,ES256"  # comma-separated; asymmetric only
     JWT_LEEWAY_SECONDS: int = 10  # clock skew allowed on `exp` and `nbf`
     TOKEN_CACHE_SIZE: NonNegativeInt = 10_000  # verified tokens kept until they expire; 0: off
+    # The JWKS is refetched on a schedule at its Cache-Control max-age, clamped to these
+    # bounds, so a key withdrawn from it stops verifying without a restart
+    JWKS_REFRESH_MIN_SECONDS: PositiveFloat = 30.0  # refetch no more often than this
+    JWKS_REFRESH_MAX_SECONDS: PositiveFloat = 900.0  # refetch at least this often
+
+    @model_validator(mode="after")
+    def _refresh_bounds_ordered(self) -> "JwtSettings":
+        if self.JWKS_REFRESH_MIN_SECONDS > self.JWKS_REFRESH_MAX_SECONDS:
+            raise ValueError("JWKS_REFRESH_MIN_SECONDS exceeds JWKS_REFRESH_MAX_SECONDS")
+        return self
 
     @property
     def jwt_algorithms(self) -> frozenset[str]:

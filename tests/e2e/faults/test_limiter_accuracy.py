@@ -67,11 +67,13 @@ async def test_one_ip_100_connections_two_gateways_exactly_n(fault_stack, second
     warm_ip, ip = addresses(2)
     # Steady state: both processes' Redis connection pools opened by an earlier burst.
     await _burst(urls, warm_ip, 100)
-    fallback_before = await fallback_decisions(*urls)
+    metrics = (fault_stack.metrics_url(),
+               fault_stack.metrics_url(f"gateway-{urlsplit(second_gateway).port}"))
+    fallback_before = await fallback_decisions(*metrics)
     began = time.monotonic()
     responses = await _burst(urls, ip, 200)
     elapsed = time.monotonic() - began
-    fallback = await fallback_decisions(*urls) - fallback_before
+    fallback = await fallback_decisions(*metrics) - fallback_before
     statuses = Counter(r.status_code for r in responses)
     allowed = 200 - statuses[429]
     print(f"\n200 requests from one IP over 2x50 connections to 2 gateways in {elapsed:.2f}s: "

@@ -50,9 +50,9 @@ async def test_add_shard_and_rebalance_under_load(scale_stack, addresses) -> Non
         moving = asyncio.create_task(asyncio.to_thread(rebalance, cluster))
         # Limit semantics while slots move (MOVED/ASK): bursts from fresh IPs.
         while not moving.done():
-            before = await fallback_decisions(scale_stack.gateway_url)
+            before = await fallback_decisions(scale_stack.metrics_url())
             statuses = await burst(addresses(1)[0])
-            probes.append((statuses, await fallback_decisions(scale_stack.gateway_url) - before))
+            probes.append((statuses, await fallback_decisions(scale_stack.metrics_url()) - before))
         await moving
         rebalanced = time.monotonic() - began
         await asyncio.to_thread(cluster.wait_healthy, 60)

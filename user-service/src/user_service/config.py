@@ -1,5 +1,7 @@
 """User-service settings: one class, fields named like the environment variables."""
 
+from pydantic import NonNegativeInt
+
 from shared import JwtSettings, ServiceSettings
 from shared.passwords import PasswordSettings
 
@@ -9,6 +11,7 @@ class Settings(ServiceSettings, JwtSettings, PasswordSettings):
 
     SERVICE_NAME: str = "user-service"
     PORT: int = 8002
+    METRICS_PORT: NonNegativeInt = 9102  # metrics listen port (private); 0 = none
 
     # Async SQLAlchemy URL; the same URL drives migrations (psycopg 3 does sync and async).
     DATABASE_URL: str = "postgresql+psycopg://authstack:authstack@127.0.0.1:5432/authstack"

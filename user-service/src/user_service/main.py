@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from shared import JwtVerifier, KeySet, RemoteKeySet, get_logger, retry_with_backoff
+from shared import JwtVerifier, KeySet, RemoteKeySet, get_logger
 from shared.passwords import PasswordHasher
 from shared.web import Readiness, build_service_app
 from user_service import db
@@ -38,8 +38,8 @@ def create_app(settings: Settings | None = None, *, key_set: KeySet | None = Non
         # Start serving at once; PostgreSQL and the JWKS may come up after us.
         background = [asyncio.create_task(db.warm_up(engine))]
         if remote is not None:
-            background.append(asyncio.create_task(
-                retry_with_backoff(remote.fetch, what="jwks", max_delay=10.0)))
+            background.append(asyncio.create_task(remote.keep_fresh(
+                settings.JWKS_REFRESH_MIN_SECONDS, settings.JWKS_REFRESH_MAX_SECONDS)))
         try:
             yield
         finally:
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, *, key_set: KeySet | None = Non
         description="Owner of the users table: profile and administration API.",
         readiness=readiness,
         lifespan=lifespan,
+        metrics_host=settings.METRICS_HOST, metrics_port=settings.METRICS_PORT,
     )
     app.state.settings = settings
     db.install_database_error_handler(app)

@@ -144,12 +144,15 @@ def server_latencies(log_lines: list[dict[str, Any]], ips: set[str]) -> list[flo
                   if line.get("event") == "request" and line.get("client_ip") in ips)
 
 
-async def fallback_decisions(*gateway_urls: str) -> int:
-    """Rate-limit decisions the gateways' in-process fallback made so far (their /metrics)."""
+async def fallback_decisions(*metrics_urls: str) -> int:
+    """Rate-limit decisions the gateways' in-process fallback made so far, read from their
+    private metrics listeners (`Service.metrics_url`; the public port has no /metrics)."""
     total = 0
     async with httpx.AsyncClient(timeout=10) as client:
-        for url in gateway_urls:
-            text = (await client.get(f"{url}/metrics")).text
+        for url in metrics_urls:
+            scrape = await client.get(url)
+            scrape.raise_for_status()
+            text = scrape.text
             for family in text_string_to_metric_families(text):
                 total += sum(int(sample.value) for sample in family.samples
                              if sample.name == "gateway_ratelimit_decisions_total"

@@ -1,12 +1,11 @@
-"""Prometheus metrics: the HTTP metrics every service has, and the `/metrics` response.
+"""Prometheus metrics: the HTTP metrics every service has, and their exposition (served
+by shared.metrics_listener on the private metrics port).
 
 Each service runs one uvicorn process (natively and per container), so the default
 in-process registry counts everything; scale out with more processes/containers, each
 scraped on its own, rather than `--workers` (which would need multiprocess mode)."""
 
-from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, generate_latest
-from starlette.requests import Request
-from starlette.responses import Response
+from prometheus_client import disable_created_metrics, generate_latest
 
 from shared._envelope import RequestMetrics
 
@@ -19,11 +18,6 @@ HTTP_METRICS = RequestMetrics("http", requests_help="HTTP requests handled",
                               buckets=LATENCY_BUCKETS)
 
 
-def metrics_response() -> Response:
+def render_metrics() -> bytes:
     """The Prometheus text exposition of this process's registry."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-async def metrics_endpoint(_: Request) -> Response:
-    """Prometheus metrics of this process (bind or deploy privately)."""
-    return metrics_response()
+    return generate_latest()
