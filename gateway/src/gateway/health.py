@@ -2,14 +2,35 @@
 
 Redis trouble alone does not make the gateway unready: it keeps serving with the
 in-process limiter (fail-open), and an orchestrator restarting a serving gateway would
-only make things worse. The details say `"ratelimit": "fallback"` instead."""
+only make things worse. The details say `"ratelimit": "fallback"` instead, and report
+the cluster's own view (`cluster_state`, `slots` covered) from CLUSTER INFO, which costs
+what the PING it replaced did. What the gateway cannot serve without does gate: until a
+first JWKS has loaded every token would be refused, so it is not ready (`"jwks":
+"missing"`)."""
 
 import asyncio
 import time
 
 from gateway.fallback import CircuitBreaker
 from gateway.upstream import Upstream, UpstreamFailure
+from shared import RemoteKeySet
 from shared.redis import ClusterCommands
+
+ALL_SLOTS = 16384
+
+
+def _cluster_info(replies: list[object]) -> dict[str, str]:
+    """cluster_state and slots covered ("16384/16384") over every master's CLUSTER INFO;
+    the worst view wins: "fail" when any master says so, the fewest slots any sees ok."""
+    states, slots_ok = [], ALL_SLOTS
+    for reply in replies:
+        text = reply.decode() if isinstance(reply, bytes) else str(reply)
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        states.append(fields.get("cluster_state", "unknown"))
+        slots_ok = min(slots_ok, int(fields.get("cluster_slots_ok", 0)))
+    state = "ok" if states and all(s == "ok" for s in states) else (
+        "fail" if "fail" in states else "unknown")
+    return {"cluster_state": state, "slots": f"{slots_ok}/{ALL_SLOTS}"}
 
 
 class ReadinessProbe:
@@ -23,12 +44,15 @@ class ReadinessProbe:
         breaker: CircuitBreaker | None,
         cache_seconds: float,
         timeout: float = 1.0,
+        *,
+        keys: RemoteKeySet | None = None,
     ) -> None:
         self.upstreams = upstreams
         self.redis = redis
         self.breaker = breaker
         self.cache_seconds = cache_seconds
         self.timeout = timeout
+        self.keys = keys
         self._checked_at = float("-inf")
         self._result: tuple[bool, dict[str, str]] = (False, {})
         self._lock = asyncio.Lock()
@@ -45,24 +69,27 @@ class ReadinessProbe:
             return type(exc).__name__
         return "ok" if response.status == 200 else f"http_{response.status}"
 
-    async def _redis(self) -> str:
+    async def _redis(self) -> dict[str, str]:
         if self.redis is None:
-            return "disabled"
+            return {"redis": "disabled"}
         try:
             async with asyncio.timeout(self.timeout):
-                await self.redis.on_masters(b"PING")
+                replies = await self.redis.on_masters(b"CLUSTER", b"INFO")
         except TimeoutError:
-            return "timeout"
+            return {"redis": "timeout"}
         except Exception as exc:
-            return type(exc).__name__
-        return "ok"
+            return {"redis": type(exc).__name__}
+        return {"redis": "ok", **_cluster_info(replies)}
 
     async def _run(self) -> tuple[bool, dict[str, str]]:
         names = list(self.upstreams)
-        results = await asyncio.gather(
-            self._redis(), *(self._upstream(self.upstreams[n]) for n in names))
-        checks = {"redis": results[0], **dict(zip(names, results[1:], strict=True))}
+        redis, upstreams = await asyncio.gather(
+            self._redis(), asyncio.gather(*(self._upstream(self.upstreams[n]) for n in names)))
+        checks = {**redis, **dict(zip(names, upstreams, strict=True))}
         ready = all(checks[n] == "ok" for n in names)
+        if self.keys is not None:
+            checks["jwks"] = "ok" if self.keys.loaded else "missing"
+            ready = ready and self.keys.loaded
         return ready, checks
 
     async def check(self) -> tuple[bool, dict[str, str]]:

@@ -4,6 +4,8 @@ Keys are parsed once into key objects (never per request). Only asymmetric keys 
 configured algorithms are accepted, and a token's `alg` must equal its key's `alg`, which
 closes algorithm-confusion attacks (HS256 signed with the public key, `none`)."""
 
+import asyncio
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -22,6 +24,15 @@ ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", 
 MAX_TOKEN_LENGTH = 8192
 # Header parameters that point at keys elsewhere; we never follow them, and refuse them.
 _FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
+_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)")
+# The first retry after a failed JWKS fetch; doubled per failure up to the refresh maximum.
+_FIRST_RETRY_SECONDS = 0.5
+
+
+def max_age_of(cache_control: str | None) -> float | None:
+    """The `max-age` of a Cache-Control header, or None when it has none."""
+    found = _MAX_AGE.search(cache_control or "")
+    return float(found.group(1)) if found else None
 
 
 class TokenError(Exception):
@@ -106,6 +117,7 @@ class RemoteKeySet:
         self._owns_client = client is None
         self._keys: dict[str, tuple[Any, str]] = {}
         self._last_fetch = float("-inf")
+        self.max_age: float | None = None  # of the last good response
 
     @property
     def loaded(self) -> bool:
@@ -119,9 +131,37 @@ class RemoteKeySet:
         self._last_fetch = time.monotonic()
         response = await self._client.get(self.url)
         response.raise_for_status()
+        # Replaced whole, never merged: a kid withdrawn from the JWKS stops verifying (and
+        # VerifiedTokens drops the tokens it verified, as the key object is gone).
         self._keys = keys_from_jwks(response.json(), self.algorithms)
+        self.max_age = max_age_of(response.headers.get("cache-control"))
         self.refresh_count += 1
-        _log.info("jwks_fetched", kids=sorted(self._keys))
+        _log.info("jwks_fetched", kids=sorted(self._keys), max_age=self.max_age)
+
+    def refresh_delay(self, min_seconds: float, max_seconds: float) -> float:
+        """When the next scheduled fetch is due after a good one: the response's max-age
+        within [min_seconds, max_seconds] (max_seconds when it sent none)."""
+        wanted = max_seconds if self.max_age is None else self.max_age
+        return min(max(wanted, min_seconds), max_seconds)
+
+    async def keep_fresh(self, min_seconds: float, max_seconds: float) -> None:
+        """Fetch now and then on the max-age schedule, until cancelled (a background task).
+
+        A failed fetch keeps the last good key set (tokens keep verifying while the auth
+        service is briefly away) and is retried with doubling backoff up to max_seconds."""
+        failures = 0
+        while True:
+            try:
+                await self.fetch()
+            except Exception as exc:
+                failures += 1
+                delay = min(_FIRST_RETRY_SECONDS * 2 ** min(failures - 1, 20), max_seconds)
+                _log.warning("jwks_fetch_failed", url=self.url, error=type(exc).__name__,
+                             failures=failures, retry_in=delay, keys_kept=len(self._keys))
+            else:
+                failures = 0
+                delay = self.refresh_delay(min_seconds, max_seconds)
+            await asyncio.sleep(delay)
 
     async def refresh_for_unknown_kid(self) -> None:
         # Until a first fetch has succeeded (we started before the auth service), valid
