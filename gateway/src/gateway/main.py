@@ -64,11 +64,13 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         keys = RemoteKeySet(settings.JWKS_URL, settings.jwt_algorithms,
                             min_refetch_interval=settings.JWKS_MIN_REFETCH_SECONDS)
         authenticator = Authenticator(JwtVerifier.from_settings(keys, settings))
-        background.append(asyncio.create_task(retry_with_backoff(keys.fetch, what="jwks")))
+        background.append(asyncio.create_task(keys.keep_fresh(
+            settings.JWKS_REFRESH_MIN_SECONDS, settings.JWKS_REFRESH_MAX_SECONDS)))
     else:
         _log.warning("jwt_disabled", reason="benchmark attribution only")
     readiness = ReadinessProbe(
         upstreams, redis, limiter.breaker if limiter else None, settings.READINESS_CACHE_SECONDS,
+        keys=keys,
     )
     try:
         yield Resources(proxy, limiter, authenticator, readiness, keys)
