@@ -4,7 +4,9 @@ connections it may hold, and how much unread input is drained before a connectio
 nginx and Envoy are the references (client_header_timeout, client_body_timeout, limit_conn,
 lingering_close; request_headers_timeout, max_connections). The timers are deadlines on
 each connection, checked by one sweep per process a few times a second, so a request pays
-an attribute write for them instead of scheduling and cancelling event-loop timers."""
+an attribute write for them instead of scheduling and cancelling event-loop timers. The
+clock they read is the sweep's (`ConnectionGuard.now`), so each allowance adds one sweep
+interval: a timeout fires between its value and its value plus two intervals."""
 
 import asyncio
 import math
@@ -75,6 +77,11 @@ class ConnectionGuard:
         self._admitted: dict[Guarded, str] = {}  # connection -> peer address
         self._per_ip: dict[str, int] = {}
         self._sweeping = False
+        self.now = 0.0  # the loop's clock at the last sweep or admission
+        interval = limits.sweep_interval
+        self.head_allowance = limits.header_timeout + interval
+        self.body_allowance = limits.body_timeout + interval
+        self.linger_allowance = limits.linger_seconds + interval
 
     @property
     def open_connections(self) -> int:
@@ -83,6 +90,7 @@ class ConnectionGuard:
     def watch(self, connection: Guarded, loop: asyncio.AbstractEventLoop) -> None:
         """Act on `connection`'s deadline until `forget`."""
         self._watched.add(connection)
+        self.now = loop.time()
         if not self._sweeping:
             self._sweeping = True
             loop.call_later(self.limits.sweep_interval, self._sweep, loop)
@@ -112,7 +120,7 @@ class ConnectionGuard:
             del self._per_ip[peer]
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        now = loop.time()
+        now = self.now = loop.time()
         for connection in [c for c in self._watched if c.deadline <= now]:
             connection.deadline = math.inf
             connection.deadline_passed()

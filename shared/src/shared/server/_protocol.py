@@ -37,6 +37,10 @@ class _Phase(Enum):
     LINGER = "linger"  # answered and half-closed; draining input before closing
 
 
+# Module constants: the parser callbacks run for every request, attribute lookups add up.
+_HEAD, _BODY, _SERVING, _LINGER = _Phase.HEAD, _Phase.BODY, _Phase.SERVING, _Phase.LINGER
+
+
 def problem_response(status: int, code: str, detail: str,
                      *headers: tuple[bytes, bytes]) -> bytes:
     """A whole `Connection: close` problem+json response, as bytes for the transport."""
@@ -79,14 +83,14 @@ class ServiceHttpProtocol(HttpToolsProtocol):
         self._guard = guard
         self._limits = guard.limits
         self._raw: asyncio.Transport | None = None
-        self._phase = _Phase.HEAD
+        self._phase = _HEAD
         self._message_open = False  # a request has begun and not been read to its end
         self._drained = 0
         self.deadline = math.inf  # on the loop's clock; the guard calls deadline_passed
 
     @property
     def lingering(self) -> bool:
-        return self._phase is _Phase.LINGER
+        return self._phase is _LINGER
 
     # Connection
 
@@ -105,14 +109,14 @@ class ServiceHttpProtocol(HttpToolsProtocol):
                                           (b"retry-after", b"1")))
             return
         # A connection that never sends a byte is timed like one that sends half a head.
-        self.deadline = self.loop.time() + self._limits.header_timeout
+        self.deadline = self._guard.now + self._guard.head_allowance
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._guard.forget(self)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._phase is _Phase.LINGER:
+        if self._phase is _LINGER:
             self._drained += len(data)
             if self._drained > self._limits.linger_max_bytes:
                 self._close_now()
@@ -120,7 +124,7 @@ class ServiceHttpProtocol(HttpToolsProtocol):
         super().data_received(data)
 
     def eof_received(self) -> None:
-        if self._phase is _Phase.LINGER:
+        if self._phase is _LINGER:
             self._close_now()
 
     # Parser callbacks: each moves the deadline
@@ -128,23 +132,23 @@ class ServiceHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._message_open = True
-        if self._phase is not _Phase.HEAD:  # a head on a kept-alive connection
-            self._phase = _Phase.HEAD
-            self.deadline = self.loop.time() + self._limits.header_timeout
+        if self._phase is not _HEAD:  # a head on a kept-alive connection
+            self._phase = _HEAD
+            self.deadline = self._guard.now + self._guard.head_allowance
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
-        self._phase = _Phase.BODY
-        self.deadline = self.loop.time() + self._limits.body_timeout
+        self._phase = _BODY
+        self.deadline = self._guard.now + self._guard.body_allowance
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
-        self.deadline = self.loop.time() + self._limits.body_timeout
+        self.deadline = self._guard.now + self._guard.body_allowance
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._message_open = False
-        self._phase = _Phase.SERVING
+        self._phase = _SERVING
         self.deadline = math.inf  # the application's own timeouts apply from here
 
     # Answers made below the application
@@ -155,17 +159,17 @@ class ServiceHttpProtocol(HttpToolsProtocol):
                                       "The request is not valid HTTP/1.1"))
 
     def deadline_passed(self) -> None:
-        if self._phase is _Phase.LINGER:
+        if self._phase is _LINGER:
             self._close_now()
             return
         client_ip = self.client[0] if self.client else None
-        if self._phase is _Phase.HEAD and not self._message_open:
+        if self._phase is _HEAD and not self._message_open:
             _log.info("connection_idle_timeout", client_ip=client_ip)
             self._close_now()  # connected and sent nothing: nothing to answer
             return
         _log.warning("request_timeout", phase=self._phase.value, client_ip=client_ip)
         cycle = self.cycle
-        if self._phase is _Phase.BODY and cycle is not None:
+        if self._phase is _BODY and cycle is not None:
             if cycle.response_started:  # answered already (a 401 before the body, say)
                 self._close_now()
                 return
@@ -173,7 +177,7 @@ class ServiceHttpProtocol(HttpToolsProtocol):
             # and anything it still sends is dropped.
             cycle.disconnected = True
             cycle.message_event.set()
-        detail = ("The request head was not received in time" if self._phase is _Phase.HEAD
+        detail = ("The request head was not received in time" if self._phase is _HEAD
                   else "The request body stopped arriving")
         self._answer(problem_response(408, "request_timeout", detail))
 
@@ -192,14 +196,14 @@ class ServiceHttpProtocol(HttpToolsProtocol):
         raw = self._raw
         if raw is None or raw.is_closing():
             return
-        if self._phase is _Phase.LINGER or not self._message_open or not raw.can_write_eof():
+        if self._phase is _LINGER or not self._message_open or not raw.can_write_eof():
             self._close_now()
             return
         transport: CombiningTransport = self.transport  # type: ignore[assignment]
         transport.flush()
-        self._phase = _Phase.LINGER
+        self._phase = _LINGER
         self._drained = 0
-        self.deadline = self.loop.time() + self._limits.linger_seconds
+        self.deadline = self._guard.now + self._guard.linger_allowance
         raw.write_eof()
         raw.resume_reading()  # uvicorn pauses reading under a large body
 
