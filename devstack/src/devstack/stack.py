@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -20,6 +21,10 @@ from devstack.postgres import Postgres
 from devstack.processes import ProcessError, Supervisor
 from devstack.redis_cluster import RedisCluster
 from devstack.services import ORDER, Service, run_migrations, script_problem, wait_http_ok
+
+# A single-page app's dev server (Vite's default port) may call the local stack, unless
+# CORS_ALLOWED_ORIGINS in the environment says otherwise ("" turns CORS off).
+DEV_SPA_ORIGINS = "http://localhost:5173,http://127.0.0.1:5173"
 
 
 def json_log_lines(text: str, containing: str = "") -> list[dict[str, Any]]:
@@ -71,7 +76,9 @@ class Stack:
             metrics_port=cfg.auth_metrics_port)
         gateway = Service("gateway", "gateway", cfg.gateway_port, {
             "REDIS_NODES": self.redis.nodes, "AUTH_SERVICE_URL": auth.url,
-            "USER_SERVICE_URL": user.url, "JWKS_URL": jwks}, metrics_port=cfg.gateway_metrics_port)
+            "USER_SERVICE_URL": user.url, "JWKS_URL": jwks,
+            "CORS_ALLOWED_ORIGINS": os.environ.get("CORS_ALLOWED_ORIGINS", DEV_SPA_ORIGINS)},
+            metrics_port=cfg.gateway_metrics_port)
         services = {s.name: s for s in (user, auth, gateway)}
         for service in services.values():
             service.env = {"HOST": "127.0.0.1", "PORT": str(service.port),

@@ -14,6 +14,7 @@ import orjson
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.config import Settings
+from gateway.cors import CorsPolicy, cors_request
 from gateway.headers import Header, RequestHeaders, scan_request
 from gateway.metrics import Metrics, Snapshot
 from gateway.problems import send_problem, send_response
@@ -49,6 +50,7 @@ class Gateway:
         self.metrics.watch(self._snapshot)
         self.router = Router()
         self.resolver = ClientIpResolver(settings.trusted_networks)
+        self.cors = settings.cors_policy
         prefix = settings.RATE_LIMIT_KEY_PREFIX
         self.default_policy = CompiledPolicy(settings.default_policy, prefix)
         self.policies = {path: CompiledPolicy(policy, prefix)
@@ -98,7 +100,10 @@ class Gateway:
                 exchange = Exchange(scope, receive, send, request, request_id, peer,
                                     envelope.client_ip or "unknown",
                                     [(b"x-request-id", request_id.encode())])
-                status = await self._limited(exchange)
+                if self.cors is None:
+                    status = await self._limited(exchange)
+                else:
+                    status = await self._cross_origin(exchange, self.cors)
         except ClientGone:
             status = 499  # nothing to answer: the client left mid-body
         except Exception:
@@ -112,6 +117,23 @@ class Gateway:
             close_envelope(envelope, self.metrics.http, method=scope["method"],
                            route=self.router.label(path), path=path, status=status,
                            quiet=path.startswith("/health/"))
+
+    async def _cross_origin(self, x: "Exchange", cors: CorsPolicy) -> int:
+        """Stage 0, when CORS is configured: preflights are answered here (never forwarded,
+        no token, not counted by the rate limit: browsers send them on their own and cache
+        them for CORS_MAX_AGE_SECONDS); every other answer carries the CORS headers."""
+        origin, method, requested = cors_request(x.scope["headers"])
+        if x.scope["method"] == "OPTIONS" and origin is not None and method is not None:
+            if self.router.match(x.scope["path"]) is None:
+                return await x.problem(404, "not_found", "No such resource")
+            refused = cors.preflight_problem(origin, method, requested)
+            if refused is not None:
+                x.headers.append((b"vary", b"Origin"))
+                return await x.problem(403, "cors_not_allowed", refused)
+            return await send_response(x.send, 204, [*x.headers,
+                                                     *cors.preflight_headers(origin)], b"")
+        x.headers += cors.answer_headers(origin)
+        return await self._limited(x)
 
     async def _limited(self, x: "Exchange") -> int:
         """Stage 1: the rate limit (its headers go on every later answer)."""

@@ -6,6 +6,7 @@ from typing import Literal
 import orjson
 from pydantic import NonNegativeInt, PositiveFloat, field_validator, model_validator
 
+from gateway.cors import CorsPolicy, parse_origins
 from shared import JwtSettings, Network, RedisSettings, ServiceSettings, parse_networks
 from shared.redis import parse_nodes
 
@@ -106,6 +107,14 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings):
     MAX_URL_LENGTH: int = 8192  # longer request targets get 414
     MAX_HEADER_BYTES: int = 32_768  # larger header sections get 431
 
+    # Browser origins that may call the API: exact `scheme://host[:port]`, comma-separated,
+    # or `*`; empty = no CORS headers at all (`make up` allows the :5173 SPA dev servers)
+    CORS_ALLOWED_ORIGINS: str = ""
+    CORS_ALLOWED_METHODS: str = "GET,HEAD,POST,PUT,PATCH,DELETE"  # what preflights may ask
+    CORS_ALLOWED_HEADERS: str = "Authorization,Content-Type,X-Request-ID"  # request headers
+    CORS_ALLOW_CREDENTIALS: bool = False  # cookies/auth from the browser; never with `*`
+    CORS_MAX_AGE_SECONDS: NonNegativeInt = 600  # how long a browser may cache a preflight
+
     JWT_ENABLED: bool = True  # off only in benchmarks; refused in production
     JWKS_MIN_REFETCH_SECONDS: float = 5.0  # an unknown kid refetches the JWKS at most this often
 
@@ -140,6 +149,7 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings):
             raise ValueError("RATE_LIMIT_KEY_PREFIX must be non-empty and free of braces")
         # Parse once now so a malformed value fails at start-up, not on the first request.
         self.trusted_networks  # noqa: B018
+        self.cors_policy  # noqa: B018
         self.route_policies  # noqa: B018
         parse_nodes(self.REDIS_NODES)
         return self
@@ -147,6 +157,14 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings):
     @property
     def trusted_networks(self) -> tuple[Network, ...]:
         return parse_networks(self.TRUSTED_PROXIES)
+
+    @property
+    def cors_policy(self) -> CorsPolicy | None:
+        origins = parse_origins(self.CORS_ALLOWED_ORIGINS)
+        if not origins:
+            return None
+        return CorsPolicy(origins, self.CORS_ALLOWED_METHODS, self.CORS_ALLOWED_HEADERS,
+                          self.CORS_ALLOW_CREDENTIALS, self.CORS_MAX_AGE_SECONDS)
 
     @property
     def default_policy(self) -> RoutePolicy:
