@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the native stack and the tests need when it is missing:
-# uv (from PyPI), the locked Python environment, and the redis-server and
-# PostgreSQL 15 binaries (Debian packages, only when running as root).
+# uv (from PyPI), the locked Python environment, and the redis-server, PostgreSQL 15
+# and Chromium (+ chromedriver) binaries (Debian packages, only when running as root).
 # Nothing is downloaded from anywhere but the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,9 @@ missing_debs=()
 command -v redis-server >/dev/null 2>&1 || missing_debs+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing_debs+=(redis-tools)
 find_pg_bin >/dev/null || missing_debs+=(postgresql-15)
+# The CORS test drives a real headless browser (Selenium, pointed at Debian's chromedriver).
+command -v chromium >/dev/null 2>&1 || missing_debs+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing_debs+=(chromium-driver)
 for extra in ${EXTRA_DEBS:-}; do
   command -v "$extra" >/dev/null 2>&1 || missing_debs+=("$extra")
 done

@@ -45,6 +45,7 @@ NATIVE_ONLY_TESTS = (
     # cluster job re-introduces them (covered by test-compose.sh's restart phase).
     "tests/e2e/faults/test_redis_failover.py::test_whole_cluster_crash_keeps_refresh_tokens",
     "tests/e2e/security/",
+    "tests/e2e/test_browser_cors.py",  # a gateway with the test page's origin (add_gateway)
 )
 
 
