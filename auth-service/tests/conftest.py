@@ -33,6 +33,7 @@ async def user_app(postgres: Any) -> AsyncIterator[FastAPI]:
     settings = UserSettings(
         ENVIRONMENT="test", DATABASE_URL=postgres.url, INTERNAL_API_TOKEN=INTERNAL_TOKEN,
         JWKS_URL="http://127.0.0.1:9/unused", DB_CONNECT_TIMEOUT=2, DB_POOL_TIMEOUT=2,
+        METRICS_PORT=0,  # apps under test open no metrics listener on a fixed port
     )
     await asyncio.to_thread(migrations.upgrade, settings.DATABASE_URL)
     # Only the internal API is used here; public routes would verify our tokens.
@@ -53,6 +54,7 @@ def make_settings(redis_cluster: Any, keys_dir: Path) -> Callable[..., Settings]
             "ENVIRONMENT": "test", "REDIS_NODES": redis_cluster.nodes,
             "INTERNAL_API_TOKEN": INTERNAL_TOKEN, "JWT_KEYS_DIR": keys_dir,
             "USER_SERVICE_URL": "http://user-service", "REDIS_SOCKET_TIMEOUT_MS": 1000,
+            "METRICS_PORT": 0,  # apps under test open no metrics listener on a fixed port
             **FAST_ARGON2, **overrides,
         }
         return Settings(**values)

@@ -70,6 +70,7 @@ def settings(postgres: Any) -> Settings:
         ENVIRONMENT="test", DATABASE_URL=postgres.url, INTERNAL_API_TOKEN=INTERNAL_TOKEN,
         JWKS_URL="http://127.0.0.1:9/unused", JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE,
         DB_CONNECT_TIMEOUT=2, DB_POOL_TIMEOUT=2, PAGE_SIZE_DEFAULT=10, PAGE_SIZE_MAX=25,
+        METRICS_PORT=0,  # apps under test open no metrics listener on a fixed port
     )
 
 
