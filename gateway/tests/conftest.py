@@ -1,5 +1,6 @@
 """Gateway test harness: real upstream HTTP servers that record what they received, the
-gateway served by uvicorn (httptools) on a free port, signing keys and raw-socket clients."""
+gateway served as `gateway` serves it (shared.server) on a free port, signing keys and
+raw-socket clients."""
 
 import asyncio
 import time
@@ -21,6 +22,7 @@ from devstack.ports import free_port
 from gateway.app import Gateway
 from gateway.config import Settings
 from gateway.main import create_app
+from shared.server import service_config
 
 ISSUER, AUDIENCE = "authstack", "authstack-api"
 
@@ -142,9 +144,9 @@ class RunningGateway:
 async def serve_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
     app = create_app(settings)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, http="httptools", loop="none",
-                            lifespan="on", proxy_headers=False, server_header=False,
-                            log_config=None, access_log=False, ws="none")
+    # What `gateway` serves with (shared.server: deadlines, caps, lingering close), on the
+    # test's own loop.
+    config = service_config(settings, app, host="127.0.0.1", port=port, loop="none")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 10

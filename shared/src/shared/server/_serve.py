@@ -43,8 +43,9 @@ def service_config(settings: ServiceSettings, app: Any,
         "log_config": None,
         "timeout_keep_alive": limits.keep_alive_timeout,
     }
+    options.update(host=settings.HOST, port=settings.PORT)
     options.update(uvicorn_options)
-    return uvicorn.Config(app, host=settings.HOST, port=settings.PORT, **options)
+    return uvicorn.Config(app, **options)
 
 
 def serve(settings: S, create_app: Callable[[S], Any],
