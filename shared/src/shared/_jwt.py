@@ -24,7 +24,8 @@ ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", 
 MAX_TOKEN_LENGTH = 8192
 # Header parameters that point at keys elsewhere; we never follow them, and refuse them.
 _FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
-_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)")
+# Cache-Control directives compare case-insensitively (RFC 9111 5.2).
+_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 # The first retry after a failed JWKS fetch; doubled per failure up to the refresh maximum.
 _FIRST_RETRY_SECONDS = 0.5
 
