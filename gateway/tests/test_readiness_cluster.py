@@ -1,0 +1,49 @@
+"""Readiness reports the cluster's own view (cluster_state, slots covered) on a cluster
+this test owns, and keeps decision 0002: a gateway that can still serve stays ready.
+
+Our nodes run with `cluster-require-full-coverage no` (infra/redis-cluster/redis.conf), so
+`cluster_state` stays "ok" with a slot that nobody serves: the slot count is what tells."""
+
+import asyncio
+import contextlib
+from typing import Any
+
+import redis
+
+from .conftest import gateway_stack
+
+HANG_GUARD = 30.0  # seconds; the verdicts are what the nodes and the gateway report
+
+
+def _assigned(port: int) -> int:
+    with redis.Redis(port=port) as node:
+        info = node.execute_command("CLUSTER", "INFO").decode()
+    return int(dict(line.split(":", 1) for line in info.split())["cluster_slots_assigned"])
+
+
+def _forget_slot_zero(ports: list[int]) -> None:
+    """Every node forgets slot 0 (again, when gossip from a node that had not yet forgotten
+    it gave it back), until none claims it."""
+    while any(_assigned(port) != 16383 for port in ports):
+        for port in ports:
+            # A ResponseError: already unassigned on this node.
+            with redis.Redis(port=port) as node, contextlib.suppress(redis.ResponseError):
+                node.execute_command("CLUSTER", "DELSLOTS", 0)
+
+
+async def test_uncovered_slots_are_reported_without_failing_readiness(
+        redis_cluster_factory: Any) -> None:
+    cluster = redis_cluster_factory()
+    async with gateway_stack(cluster.nodes, REDIS_BUDGET_MS=2000) as stack:
+        gw = await stack.start()
+        async with gw.client() as client:
+            healthy = (await client.get("/health/ready")).json()["checks"]
+            assert (healthy["cluster_state"], healthy["slots"]) == ("ok", "16384/16384")
+
+            async with asyncio.timeout(HANG_GUARD):
+                await asyncio.to_thread(_forget_slot_zero, cluster.ports)
+                answer = await client.get("/health/ready")  # the probe is not cached here
+    checks = answer.json()["checks"]
+    assert checks["slots"] == "16383/16384"
+    assert checks["cluster_state"] == "ok"  # what the cluster itself says, as configured
+    assert answer.status_code == 200  # reported, not gated: the limiter still serves
