@@ -97,3 +97,19 @@ async def test_redis_down_gives_503(auth_app_factory: Any, problem: Any) -> None
         refresh = await auth.client.post("/auth/refresh",
                                          json={"refresh_token": f"{'A' * 22}.{'B' * 43}"})
         problem(refresh, 503, "state_store_unavailable")
+
+
+async def test_not_ready_while_redis_is_unreachable(auth_app_factory: Any, problem: Any) -> None:
+    # Unlike the gateway (decision 0002), the auth service has no fallback: without Redis it
+    # cannot throttle, log anyone in or rotate a refresh token, so it is not ready.
+    nodes = ",".join(f"127.0.0.1:{_closed_port()}" for _ in range(3))
+    async with auth_app_factory(REDIS_NODES=nodes, REDIS_SOCKET_TIMEOUT_MS=200) as auth:
+        ready = await asyncio.wait_for(auth.client.get("/health/ready"), 5)  # a hang guard
+        problem(ready, 503, "not_ready")
+        assert ready.headers["retry-after"] == "5"
+        # No seed node answers, so no slot map: the cluster client's own error, by name.
+        assert ready.json()["checks"] == {"redis": "ClusterUnavailable", "user_service": "ok"}
+        # The JWKS needs no Redis: verifiers keep loading keys and verifying issued tokens.
+        jwks = await auth.client.get("/.well-known/jwks.json")
+        assert jwks.status_code == 200
+        assert jwks.json()["keys"]
