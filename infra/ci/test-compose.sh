@@ -267,7 +267,7 @@ if ((in_gateway_netns)) && [[ ${COMPOSE_FAULTS:-1} != 0 ]]; then
 import runpy, sys
 env = dict(line.split("=", 1) for line in sys.stdin.read().splitlines() if "=" in line)
 env.update(runpy.run_path("tests/e2e/faults/conftest.py")["FAULT_ENV"]["gateway"])
-# It shares the first gateway's network namespace: its own public port, no metrics listener.
+# It shares the first gateway network namespace: its own public port, no metrics listener.
 env.update(PORT=sys.argv[1], METRICS_PORT="0", OTEL_SDK_DISABLED="true")
 print("\n".join(f"{k}={v}" for k, v in env.items()))' "$FAULT_GATEWAY_PORT" >"$WORK/fault-gateway.env"
     pod=$(podman inspect -f '{{.Pod}}' "${PROJECT}_gateway_1")  # podman-compose's pod, if any
