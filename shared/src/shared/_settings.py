@@ -59,9 +59,10 @@ class JwtSettings(BaseSettings):
     JWT_ALGORITHMS: str = "RS256,ES256"  # comma-separated; asymmetric only
     JWT_LEEWAY_SECONDS: int = 10  # clock skew allowed on `exp` and `nbf`
     TOKEN_CACHE_SIZE: NonNegativeInt = 10_000  # verified tokens kept until they expire; 0: off
-    # The JWKS is refetched at its Cache-Control max-age, clamped to these bounds
-    JWKS_REFRESH_MIN_SECONDS: PositiveFloat = 30.0  # scheduled JWKS refetch at most this often
-    JWKS_REFRESH_MAX_SECONDS: PositiveFloat = 900.0  # scheduled JWKS refetch at least this often
+    # The JWKS is refetched on a schedule: its Cache-Control max-age, but at most this often
+    JWKS_REFRESH_MIN_SECONDS: PositiveFloat = 30.0
+    # ... and at least this often (this often when the JWKS sends no max-age)
+    JWKS_REFRESH_MAX_SECONDS: PositiveFloat = 900.0
 
     @model_validator(mode="after")
     def _refresh_bounds_ordered(self) -> "JwtSettings":
