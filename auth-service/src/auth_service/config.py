@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, NonNegativeInt, model_validator
 
 from shared import JwtSettings, RedisSettings, ServiceSettings, parse_networks
-from shared.passwords import PasswordSettings
+from shared.passwords import DEFAULT_QUEUE_LIMIT, PasswordSettings
 
 
 def default_hashing_threads() -> int:
@@ -44,6 +44,9 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings, PasswordSettings):
 
     # argon2 threads, off the event loop; default: CPU cores - 1 (at least 1)
     HASH_CONCURRENCY: int = Field(default_factory=default_hashing_threads, ge=1)
+    # Operations that may wait for a busy argon2 thread; more are refused at once with
+    # 503 hashing_busy (sizing: docs/operations.md, "Login storms")
+    HASH_QUEUE_LIMIT: int = Field(default=DEFAULT_QUEUE_LIMIT, ge=0)
 
     # Login failures allowed before growing delays start, per account and per client IP
     THROTTLE_ACCOUNT_FREE_FAILURES: int = Field(default=5, ge=0)

@@ -72,7 +72,8 @@ def build_resources(
             retry_after=settings.UPSTREAM_RETRY_AFTER_SECONDS, transport=users_transport,
         ),
         keys=keys,
-        hasher=PasswordHasher(settings.argon2_params, max_concurrency=settings.HASH_CONCURRENCY),
+        hasher=PasswordHasher(settings.argon2_params, max_concurrency=settings.HASH_CONCURRENCY,
+                              max_queued=settings.HASH_QUEUE_LIMIT),
         # Logout verifies bearer tokens against our own keys, in process.
         verifier=JwtVerifier.from_settings(keys, settings),
         refresh_tokens=RefreshTokenStore(

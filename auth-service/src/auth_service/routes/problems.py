@@ -6,8 +6,12 @@ from starlette.responses import Response
 
 from auth_service import errors
 from shared import ProblemError
-from shared.passwords import PasswordRejected
+from shared.passwords import HashingBusy, PasswordRejected
 from shared.web import problem_response
+
+# A hash takes tens of milliseconds, so a full queue drains within a second or two; a
+# longer hint would only idle clients the hasher could already serve.
+HASHING_BUSY_RETRY_AFTER = "1"
 
 
 def problem_for(exc: Exception) -> ProblemError:
@@ -35,6 +39,10 @@ def problem_for(exc: Exception) -> ProblemError:
             return ProblemError(503, "upstream_unavailable",
                                 "The user service is unavailable; retry shortly",
                                 headers={"Retry-After": str(wait)})
+        case HashingBusy():
+            return ProblemError(503, "hashing_busy",
+                                "Too many sign-ins are being checked right now; retry shortly",
+                                headers={"Retry-After": HASHING_BUSY_RETRY_AFTER})
         case PasswordRejected(code=code, detail=detail):
             return ProblemError(422, code, detail)
     raise TypeError(f"no problem for {type(exc).__name__}")  # a new error needs a mapping
@@ -50,3 +58,4 @@ def install_domain_errors(app: FastAPI) -> None:
     """Answer every domain error of the use cases with its problem."""
     app.add_exception_handler(errors.AuthError, _on_domain_error)
     app.add_exception_handler(PasswordRejected, _on_domain_error)
+    app.add_exception_handler(HashingBusy, _on_domain_error)

@@ -11,7 +11,7 @@ from auth_service.token_pairs import TokenMinter
 from auth_service.tokens import RefreshToken, TokenPair, new_family_id
 from auth_service.users_client import Credentials, UsersClient
 from shared import get_logger
-from shared.passwords import PasswordCheck, PasswordHasher
+from shared.passwords import HashingBusy, PasswordCheck, PasswordHasher
 
 _log = get_logger("login")
 
@@ -60,7 +60,7 @@ class Login:
         try:
             new_hash = await self.hasher.hash(password)
             await self.users.set_password_hash(credentials.id, new_hash)
-        except AuthError:  # the login itself succeeded; upgrade on a later one
+        except (AuthError, HashingBusy):  # the login itself succeeded; upgrade on a later one
             _log.warning("password_rehash_failed", user_id=credentials.id)
         else:
             _log.info("password_rehashed", user_id=credentials.id)

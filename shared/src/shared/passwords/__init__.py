@@ -2,8 +2,10 @@
 password policy every place that sets a password applies."""
 
 from shared.passwords._hasher import (
+    DEFAULT_QUEUE_LIMIT,
     HASH_THREAD_NICENESS,
     Argon2Params,
+    HashingBusy,
     PasswordCheck,
     PasswordHasher,
 )
@@ -19,11 +21,13 @@ from shared.passwords._policy import (
 from shared.passwords._settings import PasswordSettings
 
 __all__ = [
+    "DEFAULT_QUEUE_LIMIT",
     "HASH_THREAD_NICENESS",
     "MAX_LENGTH",
     "MIN_LENGTH",
     "Argon2Params",
     "GivenPassword",
+    "HashingBusy",
     "NewPassword",
     "PasswordCheck",
     "PasswordHasher",

@@ -22,3 +22,9 @@ def last_admin() -> ProblemError:
 
 def email_taken() -> ProblemError:
     return ProblemError(409, "email_taken", "This email address is already registered")
+
+
+def hashing_busy() -> ProblemError:
+    # The auth service answers the same code for the same condition (its hasher's queue).
+    return ProblemError(503, "hashing_busy", "Too many passwords are being checked; retry shortly",
+                        headers={"Retry-After": "1"})

@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Response
 
 from shared import ProblemError
+from shared.passwords import HashingBusy
 from user_service import crud, reads
 from user_service.deps import (
     CurrentUser,
@@ -13,7 +14,7 @@ from user_service.deps import (
     subject_id,
 )
 from user_service.models import UserPublic, UserUpdateMe
-from user_service.routes.errors import email_taken, last_admin, problems
+from user_service.routes.errors import email_taken, hashing_busy, last_admin, problems
 from user_service.routes.responses import validated_json
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -28,7 +29,7 @@ async def read_me(principal: PrincipalDep, resources: ResourcesDep) -> Response:
 
 
 @router.patch("/me", response_model=UserPublic,
-              responses=problems(401, 403, 409, 422))
+              responses=problems(401, 403, 409, 422, 503))
 async def update_me(
     body: UserUpdateMe, user: CurrentUser, session: SessionDep, resources: ResourcesDep
 ) -> UserPublic:
@@ -40,7 +41,10 @@ async def update_me(
         if body.current_password is None:
             raise ProblemError(422, "current_password_required",
                                "Changing the email needs the current password")
-        check = await resources.hasher.verify(user.password_hash, body.current_password)
+        try:
+            check = await resources.hasher.verify(user.password_hash, body.current_password)
+        except HashingBusy:
+            raise hashing_busy() from None
         if not check.valid:
             raise ProblemError(403, "invalid_password", "The current password is wrong")
     try:
