@@ -48,12 +48,28 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings, PasswordSettings):
     # 503 hashing_busy (sizing: docs/operations.md, "Login storms")
     HASH_QUEUE_LIMIT: int = Field(default=DEFAULT_QUEUE_LIMIT, ge=0)
 
-    # Login failures allowed before growing delays start, per account and per client IP
+    # Login throttling (model: auth_service/throttle.py, docs/operations.md). Failures allowed
+    # before growing delays start, per (account, client IP) or (account, device token)
+    THROTTLE_PAIR_FREE_FAILURES: int = Field(default=5, ge=0)
+    # ... per account, from clients never seen signing in to it (only they are slowed)
     THROTTLE_ACCOUNT_FREE_FAILURES: int = Field(default=5, ge=0)
-    THROTTLE_IP_FREE_FAILURES: int = Field(default=20, ge=0)  # see above, per client IP
+    # ... per client IP, on any accounts (credential stuffing)
+    THROTTLE_IP_FREE_FAILURES: int = Field(default=20, ge=0)
+    # ... per tried password, on any accounts from unknown clients (password spraying)
+    THROTTLE_PASSWORD_FREE_FAILURES: int = Field(default=10, ge=0)
     THROTTLE_BASE_DELAY_SECONDS: float = Field(default=1.0, gt=0)  # first delay; doubles
     THROTTLE_MAX_DELAY_SECONDS: float = Field(default=900.0, gt=0)  # cap: never a lockout
     THROTTLE_WINDOW_SECONDS: int = Field(default=3600, ge=1)  # failures older are forgotten
+    # An IP that signed in to an account is known to it this long (last sign-in) ...
+    THROTTLE_KNOWN_IP_TTL_SECONDS: int = Field(default=30 * 86400, ge=60)
+    THROTTLE_KNOWN_IPS_PER_ACCOUNT: int = Field(default=10, ge=1)  # ... the newest this many
+    # Signs device tokens, keys the throttle's hashes of e-mails and tried passwords; rotating
+    # it forgets every device. The placeholder is refused in production (secret_fields).
+    THROTTLE_SECRET: str = "dev-throttle-secret"  # noqa: S105
+    # A device token (cookie `device_token`, also in the login body) is valid this long
+    DEVICE_TOKEN_TTL_SECONDS: int = Field(default=180 * 86400, ge=60)
+    # The device cookie carries `Secure` (HTTPS only); false only for plain-http local setups
+    DEVICE_COOKIE_SECURE: bool = True
 
     # The gateway forwards the client IP in X-Forwarded-For; only trust it from these peers.
     TRUSTED_PROXIES: str = "127.0.0.0/8,::1"
@@ -62,7 +78,8 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings, PasswordSettings):
     MAX_BODY_BYTES: int = Field(default=16 * 1024, ge=1024)  # larger bodies get 413
 
     def secret_fields(self) -> dict[str, str]:
-        return {"INTERNAL_API_TOKEN": self.INTERNAL_API_TOKEN}
+        return {"INTERNAL_API_TOKEN": self.INTERNAL_API_TOKEN,
+                "THROTTLE_SECRET": self.THROTTLE_SECRET}
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":
@@ -74,6 +91,8 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings, PasswordSettings):
         if self.JWT_SIGNING_ALG not in self.jwt_algorithms:
             raise ValueError("JWT_SIGNING_ALG must be one of JWT_ALGORITHMS")
         return self
+        if self.ENVIRONMENT == "production" and not self.DEVICE_COOKIE_SECURE:
+            raise ValueError("DEVICE_COOKIE_SECURE=false is for local plain-http setups only")
 
     @property
     def keys_dir(self) -> Path:

@@ -35,6 +35,9 @@ class LoginRequest(_Body):
     email: Annotated[str, Field(min_length=1, max_length=320),
                      AfterValidator(reject_control_characters)]
     password: GivenPassword
+    # For clients without a cookie jar: the `device_token` of an earlier successful login
+    # to this account, so strangers' failures do not slow this client down.
+    device_token: Annotated[str | None, Field(max_length=256)] = None
 
 
 class RefreshRequest(_Body):
@@ -54,6 +57,14 @@ class TokenResponse(BaseModel):
     token_type: str = "bearer"  # noqa: S105 (a scheme name, not a secret)
     expires_in: int
     refresh_token: str
+
+
+class LoginResponse(TokenResponse):
+    """A token pair, and the device token that marks this client as known to the account."""
+
+    # Also set as the cookie `device_token` (HttpOnly, Path=/auth); send it back in the
+    # login body if you keep no cookies.
+    device_token: str
 
 
 class UserPublic(BaseModel):

@@ -6,7 +6,9 @@ from pydantic import NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that must never reach a production deployment.
-PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "dev-internal-token"})
+PLACEHOLDER_SECRETS = frozenset({
+    "", "changethis", "change-me", "dev-internal-token", "dev-throttle-secret",
+})
 
 
 class ServiceSettings(BaseSettings):

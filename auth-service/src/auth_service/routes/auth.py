@@ -1,14 +1,15 @@
 """Register, login, refresh, logout."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Cookie, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from auth_service.deps import ClientIp, CurrentPrincipal, ResourcesDep
 from auth_service.schemas import (
     LoginRequest,
+    LoginResponse,
     LogoutRequest,
     RefreshRequest,
     RegisterRequest,
@@ -30,11 +31,23 @@ _LOGIN_BODY: dict[str, Any] = {
             "application/x-www-form-urlencoded": {"schema": {
                 "type": "object", "required": ["username", "password"],
                 "properties": {"username": {"type": "string", "description": "e-mail"},
-                               "password": {"type": "string", "format": "password"}},
+                               "password": {"type": "string", "format": "password"},
+                               "device_token": {"type": "string", "maxLength": 256}},
             }},
         },
     }
 }
+
+
+# The device token (auth_service.throttle): a client that shows it is known to the account.
+DEVICE_COOKIE = "device_token"
+DeviceCookie = Annotated[str | None, Cookie(
+    alias=DEVICE_COOKIE, description="device token of an earlier login to this account")]
+_DEVICE_COOKIE_SET: dict[str, Any] = {"headers": {"Set-Cookie": {
+    "description": f"`{DEVICE_COOKIE}=<device token>; Max-Age=...; Path=/auth; HttpOnly; "
+                   "Secure; SameSite=Strict`",
+    "schema": {"type": "string"},
+}}}
 
 
 @router.post("/register", status_code=201, response_model=UserPublic,
@@ -51,7 +64,8 @@ async def _login_body(request: Request) -> LoginRequest:
         if content_type in _FORM_TYPES:  # OAuth2 password flow (Swagger's Authorize)
             form = await request.form()
             return LoginRequest.model_validate(
-                {"email": form.get("username"), "password": form.get("password")}
+                {"email": form.get("username"), "password": form.get("password"),
+                 "device_token": form.get("device_token")}
             )
         if content_type in ("application/json", ""):
             return LoginRequest.model_validate_json(await request.body())
@@ -61,15 +75,23 @@ async def _login_body(request: Request) -> LoginRequest:
                        "Send JSON or application/x-www-form-urlencoded")
 
 
-@router.post("/login", response_model=TokenResponse, openapi_extra=_LOGIN_BODY,
-             responses={401: _PROBLEM, 422: _PROBLEM, 429: _PROBLEM, 503: _PROBLEM})
-async def login(request: Request, resources: ResourcesDep, client_ip: ClientIp) -> TokenResponse:
-    """Exchange email and password for an access token and a refresh token."""
+@router.post("/login", response_model=LoginResponse, openapi_extra=_LOGIN_BODY,
+             responses={200: _DEVICE_COOKIE_SET, 401: _PROBLEM, 422: _PROBLEM, 429: _PROBLEM,
+                        503: _PROBLEM})
+async def login(request: Request, response: Response, resources: ResourcesDep,
+                client_ip: ClientIp, device_cookie: DeviceCookie = None) -> LoginResponse:
+    """Exchange email and password for an access token, a refresh token and a device token."""
     body = await _login_body(request)
     email = normalise_email(body.email)
-    pair = await resources.login(email, body.password, client_ip)
-    return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token,
-                         expires_in=pair.expires_in)
+    signed_in = await resources.login(email, body.password, client_ip,
+                                      (body.device_token, device_cookie))
+    settings = resources.settings
+    response.set_cookie(DEVICE_COOKIE, signed_in.device_token,
+                        max_age=settings.DEVICE_TOKEN_TTL_SECONDS, path="/auth",
+                        secure=settings.DEVICE_COOKIE_SECURE, httponly=True, samesite="strict")
+    pair = signed_in.pair
+    return LoginResponse(access_token=pair.access_token, refresh_token=pair.refresh_token,
+                         expires_in=pair.expires_in, device_token=signed_in.device_token)
 
 
 @router.post("/refresh", response_model=TokenResponse,

@@ -2,6 +2,7 @@
 refresh-token family for the account."""
 
 import time
+from dataclasses import dataclass
 
 from auth_service.errors import AuthError, InvalidCredentials, LoginThrottled
 from auth_service.metrics import LOGINS
@@ -16,6 +17,12 @@ from shared.passwords import HashingBusy, PasswordCheck, PasswordHasher
 _log = get_logger("login")
 
 
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    pair: TokenPair
+    device_token: str  # marks this client as known to the account (auth_service.throttle)
+
+
 class Login:
     def __init__(self, *, throttle: LoginThrottle, users: UsersClient, hasher: PasswordHasher,
                  minter: TokenMinter, refresh_tokens: RefreshTokenStore) -> None:
@@ -25,21 +32,30 @@ class Login:
         self.minter = minter
         self.refresh_tokens = refresh_tokens
 
-    async def __call__(self, email: str, password: str, client_ip: str) -> TokenPair:
-        """A token pair of a new family; InvalidCredentials, LoginThrottled."""
-        account = await self.authenticate(email, password, client_ip)
+    async def __call__(self, email: str, password: str, client_ip: str,
+                       device_tokens: tuple[str | None, ...] = ()) -> SignIn:
+        """A token pair of a new family and the client's device token; InvalidCredentials,
+        LoginThrottled. `device_tokens`: what the client presented (body, cookie)."""
+        account, device_token = await self.authenticate(email, password, client_ip,
+                                                        device_tokens)
         pair = self.minter.mint(account.id, account.role, new_family_id())
         token = RefreshToken.parse(pair.refresh_token)
         assert token is not None
         await self.refresh_tokens.create_family(token.family, pair.refresh_token, account.id,
                                                 int(time.time()))
-        return pair
+        return SignIn(pair, device_token)
 
-    async def authenticate(self, email: str, password: str, client_ip: str) -> Credentials:
-        wait = await self.throttle.retry_after(email, client_ip)
-        if wait > 0:
+    async def authenticate(self, email: str, password: str, client_ip: str,
+                           device_tokens: tuple[str | None, ...] = ()) -> tuple[Credentials, str]:
+        """The account and its (renewed) device token for this client."""
+        attempt = self.throttle.attempt(email, password, client_ip, device_tokens)
+        verdict = await self.throttle.check(attempt)
+        if verdict.retry_after > 0:
             LOGINS.labels("throttled").inc()
-            raise LoginThrottled(wait)
+            # Which counter, so an operator can tell a typo streak from stuffing or spraying.
+            _log.info("login_throttled", counter=verdict.counter, known_client=verdict.known,
+                      retry_after=verdict.retry_after)
+            raise LoginThrottled(verdict.retry_after)
         credentials = await self.users.credentials(email)
         check = PasswordCheck(valid=False)
         if credentials is None:
@@ -47,14 +63,15 @@ class Login:
         else:
             check = await self.hasher.verify(credentials.password_hash, password)
         if credentials is None or not check.valid or not credentials.is_active:
-            await self.throttle.record_failure(email, client_ip)
+            # The same Redis calls for an unknown e-mail as for a wrong password.
+            await self.throttle.record_failure(attempt, verdict)
             LOGINS.labels("invalid_credentials").inc()
             raise InvalidCredentials
-        await self.throttle.record_success(email)
+        device_token = await self.throttle.record_success(attempt)
         LOGINS.labels("success").inc()
         if check.needs_rehash:
             await self._upgrade_hash(credentials, password)
-        return credentials
+        return credentials, device_token
 
     async def _upgrade_hash(self, credentials: Credentials, password: str) -> None:
         try:
