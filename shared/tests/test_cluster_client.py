@@ -13,6 +13,7 @@ import uvloop
 from redis.crc import key_slot
 
 from devstack import redis_topology
+from devstack.testkit.traffic import poll
 from shared.redis import NodeConnection, RedisClusterClient, Script, encode, parse_nodes
 
 # A counter with a limit, in the shape of the gateway's limiter: {allowed, remaining, member}
@@ -290,3 +291,70 @@ async def test_the_calls_of_one_loop_turn_leave_in_one_write() -> None:
     connection.data_received(b"$1\r\n0\r\n$1\r\n1\r\n$1\r\n2\r\n")
     assert [call.result() for call in calls] == [b"0", b"1", b"2"]
     connection.close()
+
+
+async def replicas_listed(client: RedisClusterClient) -> None:
+    """Until the slot map lists a replica of every master: CLUSTER SLOTS leaves out a
+    replica whose replication offset is still 0 (a fresh cluster before any write)."""
+    for key in (f"t:{{warm:{n}}}" for n in range(30)):  # a write on every master
+        await client.execute(key, "SET", key, 1)
+
+    async def listed() -> bool:
+        await client.refresh()
+        return len(client.masters) == 3 and set(client.replica_counts.values()) == {1}
+
+    await poll(listed, 30, "every master's replica in CLUSTER SLOTS")
+
+
+async def test_a_replicated_write_is_on_the_replica_when_answered(redis_cluster: Any,
+                                                                  on_loop: Any) -> None:
+    async def body() -> None:
+        client = client_for(redis_cluster)
+        try:
+            await replicas_listed(client)
+            keys = [f"t:{{rep:{uuid.uuid4().hex}}}" for _ in range(12)]
+            for key in keys:
+                result = await client.evalsha_replicated(LIMITED_COUNTER, [key],
+                                                         (5, "m"), timeout_ms=2000)
+                assert result.reply == [1, 4, b"m"]
+                assert (result.replicas, result.waited) == (1, True)
+                # Answered means replicated: the replica has the write already.
+                master = redis_cluster.master_for_key(key)
+                replica = redis_cluster.replicas_of(master)[0]
+                on_replica = redis_topology.client(
+                    (redis_topology.HOST, replica)).pipeline(transaction=False)
+                on_replica.execute_command("READONLY").get(key)  # one connection
+                assert on_replica.execute() == [True, "1"]
+            assert client.replica_counts == {master: 1 for master in client.masters}
+        finally:
+            await client.aclose()
+
+    await on_loop(body)
+
+
+async def test_a_replicated_write_with_a_frozen_replica_is_answered_after_the_wait(
+        redis_cluster: Any) -> None:
+    """WAIT gives up after its timeout: the write stands on the master and is reported as
+    unacknowledged; the connection, which WAIT held, is not taken for a dead one."""
+    client = client_for(redis_cluster, timeout=0.25)
+    key = f"t:{{rep:{uuid.uuid4().hex}}}"
+    try:
+        await replicas_listed(client)
+        master = redis_cluster.master_for_key(key)
+        replica = redis_cluster.replicas_of(master)[0]
+        await client.evalsha(LIMITED_COUNTER, [key], (0, "m"))  # opens the connection
+        connection = client._connections[(redis_topology.HOST, master)]
+        redis_cluster.pause_node(replica)
+        try:
+            # 400 ms of WAIT on a connection whose replies are overdue after 250 ms.
+            result = await client.evalsha_replicated(LIMITED_COUNTER, [key], (5, "m"),
+                                                     timeout_ms=400)
+        finally:
+            redis_cluster.resume_node(replica)
+        assert result.reply == [1, 4, b"m"]
+        assert (result.replicas, result.waited) == (0, True)
+        assert client._connections[(redis_topology.HOST, master)] is connection
+        assert not connection.closed
+        assert (await hit(client, key, 5))[:2] == [1, 3]
+    finally:
+        await client.aclose()

@@ -73,13 +73,17 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings, PasswordSettings):
 
     # The gateway forwards the client IP in X-Forwarded-For; only trust it from these peers.
     TRUSTED_PROXIES: str = "127.0.0.0/8,::1"
-    # A request never waits on Redis longer than this (then 503 state_store_unavailable).
+    # One try of a Redis call waits at most this long (a frozen node), then is tried again
     REDIS_CALL_BUDGET_SECONDS: float = Field(default=1.0, gt=0)
+    # A request waits for Redis (a failover's new master) at most this long in total, then
+    # 503 state_store_unavailable; keep it below the gateway's UPSTREAM_READ_TIMEOUT_SECONDS
+    REDIS_WAIT_BUDGET_SECONDS: float = Field(default=6.0, gt=0)
+    # Rotations, revocations and new sessions wait this long for a replica (WAIT 1)
+    REDIS_REPLICA_ACK_TIMEOUT_MS: int = Field(default=100, ge=1, le=5000)
     MAX_BODY_BYTES: int = Field(default=16 * 1024, ge=1024)  # larger bodies get 413
 
     def secret_fields(self) -> dict[str, str]:
-        return {"INTERNAL_API_TOKEN": self.INTERNAL_API_TOKEN,
-                "THROTTLE_SECRET": self.THROTTLE_SECRET}
+        return {"INTERNAL_API_TOKEN": self.INTERNAL_API_TOKEN}
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":
@@ -91,8 +95,6 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings, PasswordSettings):
         if self.JWT_SIGNING_ALG not in self.jwt_algorithms:
             raise ValueError("JWT_SIGNING_ALG must be one of JWT_ALGORITHMS")
         return self
-        if self.ENVIRONMENT == "production" and not self.DEVICE_COOKIE_SECURE:
-            raise ValueError("DEVICE_COOKIE_SECURE=false is for local plain-http setups only")
 
     @property
     def keys_dir(self) -> Path:

@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 from auth_service import __version__
 from auth_service.bodylimit import BodySizeLimitMiddleware
 from auth_service.config import Settings
+from auth_service.request_deadline import RequestDeadlineMiddleware
 from auth_service.resources import Resources, build_resources
 from auth_service.routes import auth_router, install_domain_errors, jwks_router
 from shared import ClientIpResolver, parse_networks
@@ -70,6 +71,8 @@ def create_app(
     # so even a 413 carries the request_id.
     app.user_middleware.append(
         Middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES))
+    app.user_middleware.append(
+        Middleware(RequestDeadlineMiddleware, seconds=settings.REDIS_WAIT_BUDGET_SECONDS))
     install_domain_errors(app)
     app.include_router(auth_router)
     app.include_router(jwks_router)

@@ -111,8 +111,9 @@ class RefreshTokenStore:
         meta, prefix = _keys(family)
         token_key = prefix + hash_refresh_token(refresh_token)
         await self.store.run(
-            lambda: self._create(keys=[meta, token_key],
-                                 args=[user_id, self.ttl_seconds, now]),
+            lambda: self._create.durably(keys=[meta, token_key],
+                                         args=[user_id, self.ttl_seconds, now],
+                                         what="refresh_create"),
             what="refresh_create",
         )
 
@@ -127,7 +128,12 @@ class RefreshTokenStore:
                                   args=["check", self.grace_ms, self.ttl_seconds]),
             what="refresh_check",
         )
-        return _presentation(reply)
+        seen = _presentation(reply)
+        if seen.verdict == "reused":
+            # The script marked the family revoked; checks are not waited on (they rarely
+            # write), so the mark is written again, durably, before anyone is told.
+            await self.revoke(token.family, reason="reused")
+        return seen
 
     async def rotate(self, token: RefreshToken, successor: TokenPair) -> Presentation:
         """Spend `token` for `successor`, unless someone else just did (then: their pair)."""
@@ -135,8 +141,11 @@ class RefreshTokenStore:
         keys = [*self._present_keys(token), _keys(token.family)[1] + successor_hash]
         args: list[str | int] = ["rotate", self.grace_ms, self.ttl_seconds, successor.refresh_token,
                 successor.access_token, successor.expires_in, successor_hash]
+        # Safe to retry: a try that was applied but not answered left this token spent
+        # with `successor` kept for the grace window, so the retry replays it.
         reply = await self.store.run(
-            lambda: self._present(keys=keys, args=args), what="refresh_rotate"
+            lambda: self._present.durably(keys=keys, args=args, what="refresh_rotate"),
+            what="refresh_rotate",
         )
         return _presentation(reply)
 
@@ -144,7 +153,8 @@ class RefreshTokenStore:
         """Revoke a whole family (only if `owner` matches when given)."""
         meta, _ = _keys(family)
         revoked = await self.store.run(
-            lambda: self._revoke(keys=[meta], args=[owner, reason]),
+            lambda: self._revoke.durably(keys=[meta], args=[owner, reason],
+                                         what="refresh_revoke"),
             what="refresh_revoke",
         )
         return bool(revoked)

@@ -6,18 +6,17 @@ from dataclasses import dataclass, field
 import httpx
 
 from auth_service.config import Settings
-from auth_service.device_tokens import DeviceTokens
 from auth_service.keys import KeyStore, ensure_keys
 from auth_service.redis_store import RedisStore
 from auth_service.refresh_tokens import RefreshTokenStore
-from auth_service.throttle import LoginThrottle, Policy
+from auth_service.throttle import LoginThrottle
 from auth_service.token_pairs import TokenMinter
 from auth_service.tokens import AccessTokenIssuer
 from auth_service.use_cases import Login, Logout, Refresh, Register
 from auth_service.users_client import UsersClient
 from shared import JwtVerifier
 from shared.passwords import PasswordHasher
-from shared.redis import create_cluster_client
+from shared.redis import cluster_client_from_settings
 
 
 @dataclass(slots=True)
@@ -56,29 +55,12 @@ def load_key_store(settings: Settings) -> KeyStore:
     return KeyStore(settings.keys_dir)  # fails fast when production keys are missing
 
 
-def build_throttle(settings: Settings, store: RedisStore) -> LoginThrottle:
-    policy = Policy(
-        own_free=settings.THROTTLE_PAIR_FREE_FAILURES,
-        account_free=settings.THROTTLE_ACCOUNT_FREE_FAILURES,
-        ip_free=settings.THROTTLE_IP_FREE_FAILURES,
-        password_free=settings.THROTTLE_PASSWORD_FREE_FAILURES,
-        base_delay=settings.THROTTLE_BASE_DELAY_SECONDS,
-        max_delay=settings.THROTTLE_MAX_DELAY_SECONDS,
-        window=settings.THROTTLE_WINDOW_SECONDS,
-        known_ips=settings.THROTTLE_KNOWN_IPS_PER_ACCOUNT,
-        known_ip_ttl=settings.THROTTLE_KNOWN_IP_TTL_SECONDS,
-    )
-    devices = DeviceTokens(settings.THROTTLE_SECRET, ttl_seconds=settings.DEVICE_TOKEN_TTL_SECONDS)
-    return LoginThrottle(store, devices, secret=settings.THROTTLE_SECRET, policy=policy)
-
-
 def build_resources(
     settings: Settings, users_transport: httpx.AsyncBaseTransport | None = None
 ) -> Resources:
     keys = load_key_store(settings)
     # With tracing on, the client makes a span per Redis command itself.
-    redis = create_cluster_client(settings.REDIS_NODES,
-                                  timeout=settings.REDIS_SOCKET_TIMEOUT_MS / 1000)
+    redis = cluster_client_from_settings(settings)
     store = RedisStore(redis, budget=settings.REDIS_CALL_BUDGET_SECONDS)
     return Resources(
         settings=settings,
@@ -97,7 +79,13 @@ def build_resources(
             store, ttl_seconds=settings.REFRESH_TOKEN_TTL_SECONDS,
             grace_seconds=settings.REFRESH_REUSE_GRACE_SECONDS,
         ),
-        throttle=build_throttle(settings, store),
+        throttle=LoginThrottle(
+            store, account_free=settings.THROTTLE_ACCOUNT_FREE_FAILURES,
+            ip_free=settings.THROTTLE_IP_FREE_FAILURES,
+            base_delay=settings.THROTTLE_BASE_DELAY_SECONDS,
+            max_delay=settings.THROTTLE_MAX_DELAY_SECONDS,
+            window=settings.THROTTLE_WINDOW_SECONDS,
+        ),
         minter=TokenMinter(AccessTokenIssuer(
             keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE,
             ttl_seconds=settings.ACCESS_TOKEN_TTL_SECONDS,

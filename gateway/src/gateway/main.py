@@ -24,7 +24,7 @@ from shared import (
     get_logger,
     retry_with_backoff,
 )
-from shared.redis import create_cluster_client
+from shared.redis import cluster_client_from_settings
 from shared.server import serve
 
 _log = get_logger("gateway")
@@ -47,8 +47,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     limiter = None
     redis = None
     if settings.RATE_LIMIT_ENABLED:
-        redis = create_cluster_client(settings.REDIS_NODES,
-                                      timeout=settings.REDIS_SOCKET_TIMEOUT_MS / 1000)
+        redis = cluster_client_from_settings(settings)
         breaker = CircuitBreaker(settings.CIRCUIT_FAILURE_THRESHOLD,
                                  settings.CIRCUIT_OPEN_SECONDS)
         limiter = RateLimiter(redis, FallbackLimiter(settings.FALLBACK_MAX_KEYS), breaker,

@@ -1,14 +1,14 @@
 """Settings base class: one pydantic-settings class per service, fields named like env vars."""
 
+import ssl
+from pathlib import Path
 from typing import Literal
 
-from pydantic import NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+from pydantic import NonNegativeInt, PositiveFloat, PositiveInt, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that must never reach a production deployment.
-PLACEHOLDER_SECRETS = frozenset({
-    "", "changethis", "change-me", "dev-internal-token", "dev-throttle-secret",
-})
+PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "dev-internal-token"})
 
 
 class ServiceSettings(BaseSettings):
@@ -85,3 +85,38 @@ class RedisSettings(BaseSettings):
     # Startup nodes `host:port,...`; the client discovers the rest of the cluster
     REDIS_NODES: str = ",".join(f"127.0.0.1:{port}" for port in range(6379, 6385))
     REDIS_SOCKET_TIMEOUT_MS: int = 250  # connect, and the longest wait for a reply (frozen node)
+    # The ACL user every connection authenticates as (AUTH before anything else); with an
+    # empty name and a password, the legacy `AUTH <password>` of a requirepass server
+    REDIS_USERNAME: str = ""
+    # The ACL user's password (never logged); empty: no AUTH
+    REDIS_PASSWORD: SecretStr = SecretStr("")
+    # A file holding the password instead (a mounted secret); not together with REDIS_PASSWORD
+    REDIS_PASSWORD_FILE: Path | None = None
+    REDIS_TLS: bool = False  # TLS to every node (what a `rediss://` URL means)
+    # PEM bundle the nodes' certificates are checked against; none: the system's CAs
+    REDIS_TLS_CA_FILE: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_redis_password_source(self) -> "RedisSettings":
+        if self.REDIS_PASSWORD_FILE is not None:
+            if self.REDIS_PASSWORD.get_secret_value():
+                raise ValueError("set REDIS_PASSWORD or REDIS_PASSWORD_FILE, not both")
+            if not self.REDIS_PASSWORD_FILE.is_file():
+                raise ValueError(f"REDIS_PASSWORD_FILE {self.REDIS_PASSWORD_FILE} is not a file")
+        if self.REDIS_TLS_CA_FILE is not None and not self.REDIS_TLS:
+            raise ValueError("REDIS_TLS_CA_FILE needs REDIS_TLS=true")
+        return self
+
+    @property
+    def redis_password(self) -> str:
+        """The password, read from REDIS_PASSWORD_FILE when that is set ("" for none)."""
+        if self.REDIS_PASSWORD_FILE is not None:
+            return self.REDIS_PASSWORD_FILE.read_text().strip()
+        return self.REDIS_PASSWORD.get_secret_value()
+
+    def redis_ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context for the nodes (certificate and host name checked), or None."""
+        if not self.REDIS_TLS:
+            return None
+        cafile = str(self.REDIS_TLS_CA_FILE) if self.REDIS_TLS_CA_FILE else None
+        return ssl.create_default_context(cafile=cafile)

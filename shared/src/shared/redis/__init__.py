@@ -1,21 +1,33 @@
 """The Redis Cluster client (opt-in): slot routing, MOVED/ASK, auto-pipelining, scripts,
-over our own RESP codec (docs/decisions/0004)."""
+AUTH and TLS, over our own RESP codec (docs/decisions/0004)."""
 
-from shared.redis._cluster import ClusterUnavailable, NodeConnection, RedisClusterClient, Script
+from shared.redis._cluster import (
+    AuthenticationError,
+    ClusterUnavailable,
+    Credentials,
+    NodeConnection,
+    RedisClusterClient,
+    Replicated,
+    Script,
+)
 from shared.redis._commands import ClusterCommands
-from shared.redis._factory import create_cluster_client, parse_nodes
+from shared.redis._factory import cluster_client_from_settings, create_cluster_client, parse_nodes
 from shared.redis._resp import Arg, ProtocolError, ReplyError, ReplyParser, encode, encode_many
 
 __all__ = [
     "Arg",
+    "AuthenticationError",
     "ClusterCommands",
     "ClusterUnavailable",
+    "Credentials",
     "NodeConnection",
     "ProtocolError",
     "RedisClusterClient",
+    "Replicated",
     "ReplyError",
     "ReplyParser",
     "Script",
+    "cluster_client_from_settings",
     "create_cluster_client",
     "encode",
     "encode_many",

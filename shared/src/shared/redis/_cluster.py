@@ -10,15 +10,21 @@ Here every node has one pipelined connection; a redirected call sends `ASKING` a
 command in one write on the same connection, so the flag always applies to our command.
 The slot map comes from `CLUSTER SLOTS`, is patched in place by `MOVED`, and is
 re-read (at most once per `refresh_interval`) after a `MOVED` or a connection failure.
-Errors: `OSError`/`TimeoutError` (node unreachable or silent), `ReplyError` (an error
-reply that is not a redirection), `ClusterUnavailable` (no slot map, no master)."""
+With credentials, every connection authenticates (`AUTH`) before it carries anything,
+whichever path opened it (start-up, a `MOVED`/`ASK` to a node not met before, a
+promoted replica), and it may run over TLS.
+Errors: `OSError`/`TimeoutError` (node unreachable or silent; `AuthenticationError`, a
+`ConnectionError`, when a node refuses the credentials), `ReplyError` (an error reply
+that is not a redirection, e.g. `NOPERM`), `ClusterUnavailable` (no slot map, no master)."""
 
 import asyncio
 import hashlib
 import random
+import ssl
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from redis.crc import key_slot
@@ -33,6 +39,9 @@ _log = get_logger("redis")
 Address = tuple[str, int]
 SLOTS = 16384
 MAX_REDIRECTS = 5
+# How often a master without a replica in the slot map has the map re-read (replicated
+# writes only), so a replica that (re)joined is waited on again.
+REPLICA_RECHECK_SECONDS = 5.0
 
 
 def _copy_outcome(source: "asyncio.Future[object]", target: "asyncio.Future[object]") -> None:
@@ -69,18 +78,46 @@ class ClusterUnavailable(Exception):
     """No slot map could be read, or the key's slot has no master."""
 
 
+class AuthenticationError(ConnectionError):
+    """A node refused the client's credentials (`WRONGPASS`, a disabled user): the
+    connection is closed; nothing else was sent on it."""
+
+
+class Credentials:
+    """An ACL user and its password, sent as `AUTH` on every new connection. The
+    password stays out of `repr` (and so out of logs and tracebacks)."""
+
+    __slots__ = ("password", "username")
+
+    def __init__(self, username: str, password: str) -> None:
+        if not password:
+            raise ValueError("Redis credentials need a password")
+        self.username = username
+        self.password = password
+
+    def command(self) -> bytes:
+        if not self.username:  # a requirepass server: the legacy one-argument form
+            return encode(b"AUTH", self.password)
+        return encode(b"AUTH", self.username, self.password)
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, password=***)"
+
+
 class _Pending:
     """A call waiting on a connection: its future, the replies still to read for it (a
     pipelined call such as ASKING + EVALSHA has two), when it was sent, and the first
-    error reply among its replies."""
+    error reply among its replies (or every reply, when the caller wants them all)."""
 
-    __slots__ = ("error", "future", "replies", "sent_at")
+    __slots__ = ("error", "future", "kept", "replies", "sent_at")
 
-    def __init__(self, future: "asyncio.Future[object]", replies: int, sent_at: float) -> None:
+    def __init__(self, future: "asyncio.Future[object]", replies: int, sent_at: float,
+                 keep: bool = False) -> None:
         self.future = future
         self.replies = replies
         self.sent_at = sent_at
         self.error: ReplyError | None = None
+        self.kept: list[object] | None = [] if keep else None
 
 
 class NodeConnection(asyncio.Protocol):
@@ -100,13 +137,31 @@ class NodeConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
 
     @classmethod
-    async def open(cls, address: Address, reply_within: float) -> "NodeConnection":
-        """Connect (within `reply_within` seconds too)."""
+    async def open(cls, address: Address, reply_within: float, *,
+                   credentials: Credentials | None = None,
+                   tls: ssl.SSLContext | None = None) -> "NodeConnection":
+        """Connect (over TLS with `tls`) and authenticate with `credentials`, within
+        `reply_within` seconds each. The connection is handed out only once its `AUTH`
+        succeeded, so no caller's command can ever share a write with it or take its
+        reply."""
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(reply_within):
             _, protocol = await loop.create_connection(lambda: cls(address, reply_within),
-                                                       *address)
+                                                       *address, ssl=tls)
+        if credentials is not None:
+            try:
+                await protocol._authenticate(credentials)
+            except BaseException:  # refused, silent or cancelled: never left half-open
+                protocol.close()
+                raise
         return protocol
+
+    async def _authenticate(self, credentials: Credentials) -> None:
+        reply = await self.call(credentials.command())
+        if isinstance(reply, ReplyError):
+            host, port = self.address
+            raise AuthenticationError(f"Redis node {host}:{port} refused AUTH as user "
+                                      f"{credentials.username or '(default)'!r}: {reply}")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses: no isinstance check.
@@ -114,14 +169,18 @@ class NodeConnection(asyncio.Protocol):
         # load) leave in one write, and the node reads and answers them in one go.
         self._transport = CombiningTransport(cast(asyncio.Transport, transport), self._loop)
 
-    def call(self, payload: bytes, replies: int = 1) -> "asyncio.Future[object]":
+    def call(self, payload: bytes, replies: int = 1, *, all_replies: bool = False,
+             blocks_for: float = 0.0) -> "asyncio.Future[object]":
         """Send `payload` (holding `replies` commands); the future gets the last reply, or
-        the first error reply among them."""
+        the first error reply among them (`all_replies`: the list of every reply).
+        `blocks_for`: how long the node may legitimately hold the reply (a WAIT's timeout),
+        added to the time a reply is overdue."""
         future = self._loop.create_future()
         if self.closed or self._transport is None:
             future.set_exception(ConnectionError(f"connection to {self.address} closed"))
             return future
-        self._waiting.append(_Pending(future, replies, self._loop.time()))
+        self._waiting.append(
+            _Pending(future, replies, self._loop.time() + blocks_for, all_replies))
         self._transport.write(payload)
         if self._watchdog is None:
             self._watchdog = self._loop.call_later(self.timeout, self._check_overdue)
@@ -140,12 +199,17 @@ class NodeConnection(asyncio.Protocol):
                 return
             pending = self._waiting[0]
             pending.replies -= 1
-            if isinstance(reply, ReplyError) and pending.error is None:
+            if pending.kept is not None:
+                pending.kept.append(reply)
+            elif isinstance(reply, ReplyError) and pending.error is None:
                 pending.error = reply  # the first error of a pipelined call wins
             if pending.replies == 0:
                 self._waiting.popleft()
                 if not pending.future.done():
-                    pending.future.set_result(pending.error or reply)
+                    if pending.kept is not None:
+                        pending.future.set_result(pending.kept)
+                    else:
+                        pending.future.set_result(pending.error or reply)
 
     def _check_overdue(self) -> None:
         self._watchdog = None
@@ -185,6 +249,16 @@ class NodeConnection(asyncio.Protocol):
         self._fail(ConnectionError("client closed"))
 
 
+@dataclass(frozen=True, slots=True)
+class Replicated:
+    """A write's reply and how many replicas acknowledged it (`waited`: False when the
+    master had no replica to wait for)."""
+
+    reply: object
+    replicas: int
+    waited: bool
+
+
 class Script:
     """A Lua script called by its SHA1, loaded with EVAL when a node does not have it."""
 
@@ -197,7 +271,8 @@ class RedisClusterClient:
     """Routes scripts and single-slot commands to the master of their slot."""
 
     def __init__(self, startup_nodes: Iterable[Address], *, timeout: float,
-                 refresh_interval: float = 0.5) -> None:
+                 refresh_interval: float = 0.5, credentials: Credentials | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         # With tracing on (OTEL_* environment), a CLIENT span per command.
         self._tracer: Any = None
         if tracing_enabled():
@@ -206,9 +281,14 @@ class RedisClusterClient:
             self._tracer = trace.get_tracer("shared.redis")
         self.startup_nodes = list(startup_nodes)
         self.timeout = timeout
+        self.credentials = credentials
+        self.tls = tls
         self.refresh_interval = refresh_interval
         self.slots: list[Address | None] = [None] * SLOTS
         self.masters: set[Address] = set()
+        # Replicas CLUSTER SLOTS lists for each master (it leaves failed ones out): a write
+        # is only waited on (WAIT) where there is a replica to acknowledge it.
+        self.replica_counts: dict[Address, int] = {}
         self.known: set[Address] = set(self.startup_nodes)
         self.redirects = 0  # MOVED and ASK replies followed (for tests and metrics)
         self._connections: dict[Address, NodeConnection] = {}
@@ -225,7 +305,8 @@ class RedisClusterClient:
             return connection
         pending = self._connecting.get(address)
         if pending is None:  # one connect per node, however many callers wait for it
-            pending = asyncio.ensure_future(NodeConnection.open(address, self.timeout))
+            pending = asyncio.ensure_future(NodeConnection.open(
+                address, self.timeout, credentials=self.credentials, tls=self.tls))
             self._connecting[address] = pending
             pending.add_done_callback(lambda task: self._connected(address, task))
         return await asyncio.shield(pending)
@@ -235,13 +316,15 @@ class RedisClusterClient:
         if not task.cancelled() and task.exception() is None:
             self._connections[address] = task.result()
 
-    async def _call(self, address: Address, payload: bytes, replies: int = 1) -> object:
+    async def _call(self, address: Address, payload: bytes, replies: int = 1, *,
+                    all_replies: bool = False, blocks_for: float = 0.0) -> object:
         try:
             connection = await self._connection(address)
         except (OSError, TimeoutError):
             self._refresh_soon()
             raise
-        return await self._watched(connection.call(payload, replies))
+        return await self._watched(connection.call(payload, replies, all_replies=all_replies,
+                                                   blocks_for=blocks_for))
 
     def _watched(self, sent: "asyncio.Future[object]") -> "asyncio.Future[object]":
         """A call on a node's connection whose failure (a dead, frozen or moved node; not
@@ -306,6 +389,7 @@ class RedisClusterClient:
             raise ClusterUnavailable(f"{queried} has no slots assigned")
         slots: list[Address | None] = [None] * SLOTS
         masters = set()
+        replica_counts: dict[Address, int] = {}
         known = set(self.startup_nodes)
         for entry in reply:
             if not isinstance(entry, list) or len(entry) < 3:
@@ -313,6 +397,7 @@ class RedisClusterClient:
             start, end, master, *replicas = entry
             address = self._address(queried, master)
             masters.add(address)
+            replica_counts[address] = len(replicas)
             known.add(address)
             known.update(self._address(queried, replica) for replica in replicas)
             for slot in range(start, end + 1):
@@ -322,6 +407,7 @@ class RedisClusterClient:
                       previous=sorted(f"{h}:{p}" for h, p in self.masters))
         self.slots = slots
         self.masters = masters
+        self.replica_counts = replica_counts
         # Forget addresses the cluster no longer has (containers come back at new ones), so
         # a later re-read does not wait on each of them, and drop their connections.
         self.known = known
@@ -356,6 +442,18 @@ class RedisClusterClient:
         e.g. through a `{hash tag}`), loading it with EVAL where a node lacks it."""
         slot, command, on_noscript = _script_call(script, keys, args)
         return await self._traced("EVALSHA", slot, command, on_noscript)
+
+    async def evalsha_replicated(self, script: Script, keys: Sequence[str],
+                                 args: Iterable[Arg], *, timeout_ms: int) -> "Replicated":
+        """`evalsha` for a write that must survive its master's loss: `WAIT 1 timeout_ms`
+        goes in the same write, on the same connection, so it covers this script; the
+        reply comes once a replica has the write (or the timeout passed). Replication is
+        asynchronous, so without it a write acknowledged just before a master dies may be
+        missing on the replica promoted in its place."""
+        slot, command, on_noscript = _script_call(script, keys, args)
+        reply = await self._traced("EVALSHA", slot, command, on_noscript, wait_ms=timeout_ms)
+        assert isinstance(reply, Replicated)
+        return reply
 
     def evalsha_now(self, script: Script, keys: Sequence[str],
                     args: Iterable[Arg]) -> "asyncio.Future[object]":
@@ -393,22 +491,47 @@ class RedisClusterClient:
         return await self._traced(name.upper(), slot, command)
 
     async def _traced(self, name: str, slot: int, command: Sequence[Arg],
-                      on_noscript: Sequence[Arg] | None = None) -> object:
+                      on_noscript: Sequence[Arg] | None = None,
+                      wait_ms: int | None = None) -> object:
         if self._tracer is None:
-            return await self._routed(slot, command, on_noscript)
+            return await self._routed(slot, command, on_noscript, wait_ms=wait_ms)
         from opentelemetry.trace import SpanKind
 
         with self._tracer.start_as_current_span(
                 name, kind=SpanKind.CLIENT,
                 attributes={"db.system": "redis", "db.operation": name}):
-            return await self._routed(slot, command, on_noscript)
+            return await self._routed(slot, command, on_noscript, wait_ms=wait_ms)
+
+    async def _send_replicated(self, address: Address, prefix: list[tuple[Arg, ...]],
+                               command: Sequence[Arg], wait_ms: int) -> object:
+        """`command` then `WAIT 1 wait_ms` in one write: the command's reply, or a
+        Replicated (the reply and the replicas that acknowledged) once it succeeded."""
+        if self.replica_counts.get(address, 0) == 0:  # nobody to wait for
+            # CLUSTER SLOTS leaves out failed replicas and ones that have not synced yet
+            # (a fresh cluster with no writes): look again now and then for one that is back.
+            if time.monotonic() - self._refreshed_at > REPLICA_RECHECK_SECONDS:
+                self._refresh_soon()
+            reply = await self._call(address, encode_many([*prefix, tuple(command)]),
+                                     len(prefix) + 1)
+            return reply if isinstance(reply, ReplyError) else Replicated(reply, 0, False)
+        replies = await self._call(
+            address, encode_many([*prefix, tuple(command), (b"WAIT", 1, wait_ms)]),
+            len(prefix) + 2, all_replies=True, blocks_for=wait_ms / 1000)
+        assert isinstance(replies, list)
+        reply, acknowledged = replies[-2], replies[-1]
+        if isinstance(reply, ReplyError):
+            return reply
+        # An error reply to WAIT itself (not allowed for this user, say) confirms nothing.
+        return Replicated(reply, acknowledged if isinstance(acknowledged, int) else 0, True)
 
     async def _routed(self, slot: int, command: Sequence[Arg],
                       on_noscript: Sequence[Arg] | None,
-                      first: tuple[Address, ReplyError] | None = None) -> object:
+                      first: tuple[Address, ReplyError] | None = None,
+                      wait_ms: int | None = None) -> object:
         """Send `command` to the slot's master, following MOVED and ASK (ASKING goes in the
         same write, on the same connection, so the flag applies to this command). `first`:
-        the command was sent already, and this node answered with this error."""
+        the command was sent already, and this node answered with this error. `wait_ms`:
+        pipeline a WAIT behind it (evalsha_replicated)."""
         ask_target: Address | None = None
         reply: object
         for _ in range(MAX_REDIRECTS):
@@ -416,11 +539,13 @@ class RedisClusterClient:
                 (address, reply), first = first, None
             else:
                 address = ask_target or await self._master_for(slot)
-                if ask_target is not None:
-                    payload, replies = encode_many([(b"ASKING",), command]), 2
+                prefix: list[tuple[Arg, ...]] = [(b"ASKING",)] if ask_target is not None else []
+                if wait_ms is not None:
+                    reply = await self._send_replicated(address, prefix, command, wait_ms)
+                elif prefix:
+                    reply = await self._call(address, encode_many([*prefix, command]), 2)
                 else:
-                    payload, replies = encode(*command), 1
-                reply = await self._call(address, payload, replies)
+                    reply = await self._call(address, encode(*command))
             if not isinstance(reply, ReplyError):
                 return reply
             kind = reply.kind

@@ -5,7 +5,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from shared.redis._cluster import Script
+from shared.redis._cluster import Replicated, Script
 from shared.redis._resp import Arg
 
 
@@ -25,6 +25,11 @@ class ClusterCommands(Protocol):
     def evalsha_now(self, script: Script, keys: Sequence[str],
                     args: Iterable[Arg]) -> "asyncio.Future[object]":
         """`evalsha`, already sent when this returns where the client can (hot paths)."""
+        ...
+
+    async def evalsha_replicated(self, script: Script, keys: Sequence[str],
+                                 args: Iterable[Arg], *, timeout_ms: int) -> Replicated:
+        """`evalsha`, answered once a replica has the write too (WAIT) or `timeout_ms`."""
         ...
 
     async def execute(self, key: str, *command: Arg) -> object: ...
