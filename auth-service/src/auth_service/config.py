@@ -83,13 +83,16 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings, PasswordSettings):
     MAX_BODY_BYTES: int = Field(default=16 * 1024, ge=1024)  # larger bodies get 413
 
     def secret_fields(self) -> dict[str, str]:
-        return {"INTERNAL_API_TOKEN": self.INTERNAL_API_TOKEN}
+        return {"INTERNAL_API_TOKEN": self.INTERNAL_API_TOKEN,
+                "THROTTLE_SECRET": self.THROTTLE_SECRET}
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         parse_networks(self.TRUSTED_PROXIES)  # fail fast on a typo
         if self.THROTTLE_MAX_DELAY_SECONDS < self.THROTTLE_BASE_DELAY_SECONDS:
             raise ValueError("THROTTLE_MAX_DELAY_SECONDS must be >= THROTTLE_BASE_DELAY_SECONDS")
+        if self.ENVIRONMENT == "production" and not self.DEVICE_COOKIE_SECURE:
+            raise ValueError("DEVICE_COOKIE_SECURE=false is for local plain-http setups only")
         if self.ENVIRONMENT == "production" and self.JWT_KEYS_DIR is None:
             raise ValueError("JWT_KEYS_DIR is required in production")
         if self.JWT_SIGNING_ALG not in self.jwt_algorithms:

@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 import httpx
 
 from auth_service.config import Settings
+from auth_service.device_tokens import DeviceTokens
 from auth_service.keys import KeyStore, ensure_keys
 from auth_service.redis_store import RedisStore
 from auth_service.refresh_tokens import RefreshTokenStore
-from auth_service.throttle import LoginThrottle
+from auth_service.throttle import LoginThrottle, Policy
 from auth_service.token_pairs import TokenMinter
 from auth_service.tokens import AccessTokenIssuer
 from auth_service.use_cases import Login, Logout, Refresh, Register
@@ -55,13 +56,31 @@ def load_key_store(settings: Settings) -> KeyStore:
     return KeyStore(settings.keys_dir)  # fails fast when production keys are missing
 
 
+def build_throttle(settings: Settings, store: RedisStore) -> LoginThrottle:
+    policy = Policy(
+        own_free=settings.THROTTLE_PAIR_FREE_FAILURES,
+        account_free=settings.THROTTLE_ACCOUNT_FREE_FAILURES,
+        ip_free=settings.THROTTLE_IP_FREE_FAILURES,
+        password_free=settings.THROTTLE_PASSWORD_FREE_FAILURES,
+        base_delay=settings.THROTTLE_BASE_DELAY_SECONDS,
+        max_delay=settings.THROTTLE_MAX_DELAY_SECONDS,
+        window=settings.THROTTLE_WINDOW_SECONDS,
+        known_ips=settings.THROTTLE_KNOWN_IPS_PER_ACCOUNT,
+        known_ip_ttl=settings.THROTTLE_KNOWN_IP_TTL_SECONDS,
+    )
+    devices = DeviceTokens(settings.THROTTLE_SECRET, ttl_seconds=settings.DEVICE_TOKEN_TTL_SECONDS)
+    return LoginThrottle(store, devices, secret=settings.THROTTLE_SECRET, policy=policy)
+
+
 def build_resources(
     settings: Settings, users_transport: httpx.AsyncBaseTransport | None = None
 ) -> Resources:
     keys = load_key_store(settings)
     # With tracing on, the client makes a span per Redis command itself.
     redis = cluster_client_from_settings(settings)
-    store = RedisStore(redis, budget=settings.REDIS_CALL_BUDGET_SECONDS)
+    store = RedisStore(redis, call_budget=settings.REDIS_CALL_BUDGET_SECONDS,
+                       wait_budget=settings.REDIS_WAIT_BUDGET_SECONDS,
+                       ack_timeout_ms=settings.REDIS_REPLICA_ACK_TIMEOUT_MS)
     return Resources(
         settings=settings,
         redis=store,
@@ -79,13 +98,7 @@ def build_resources(
             store, ttl_seconds=settings.REFRESH_TOKEN_TTL_SECONDS,
             grace_seconds=settings.REFRESH_REUSE_GRACE_SECONDS,
         ),
-        throttle=LoginThrottle(
-            store, account_free=settings.THROTTLE_ACCOUNT_FREE_FAILURES,
-            ip_free=settings.THROTTLE_IP_FREE_FAILURES,
-            base_delay=settings.THROTTLE_BASE_DELAY_SECONDS,
-            max_delay=settings.THROTTLE_MAX_DELAY_SECONDS,
-            window=settings.THROTTLE_WINDOW_SECONDS,
-        ),
+        throttle=build_throttle(settings, store),
         minter=TokenMinter(AccessTokenIssuer(
             keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE,
             ttl_seconds=settings.ACCESS_TOKEN_TTL_SECONDS,
