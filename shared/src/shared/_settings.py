@@ -8,7 +8,9 @@ from pydantic import NonNegativeInt, PositiveFloat, PositiveInt, SecretStr, mode
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that must never reach a production deployment.
-PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "dev-internal-token"})
+PLACEHOLDER_SECRETS = frozenset({
+    "", "changethis", "change-me", "dev-internal-token", "dev-throttle-secret",
+})
 
 
 class ServiceSettings(BaseSettings):
