@@ -20,6 +20,9 @@ def test_stack_infrastructure_is_up(stack: Stack) -> None:
     token_file = stack.config.state_dir / "data" / "secrets" / "internal_token"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert token_file.read_text().strip() == stack.internal_token
+    throttle_file = stack.config.state_dir / "data" / "secrets" / "throttle_secret"
+    assert stat.S_IMODE(throttle_file.stat().st_mode) == 0o600
+    assert throttle_file.read_text().strip() == stack.throttle_secret != stack.internal_token
     assert sorted(stack.redis.roles().values()) == ["master"] * 3 + ["replica"] * 3
     with psycopg.connect(stack.postgres.dsn) as conn:
         assert conn.execute("SELECT current_user").fetchone() == ("authstack",)

@@ -171,6 +171,7 @@ chown -R 10001:10001 "$WORK/jwt-keys" 2>/dev/null || chmod -R a+rwX "$WORK/jwt-k
 secret() { head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 40; }
 cat >"$WORK/.env" <<ENV
 INTERNAL_API_TOKEN=$(secret)
+THROTTLE_SECRET=$(secret)
 POSTGRES_PASSWORD=$(secret)
 JWT_KEYS_HOST_DIR=$WORK/jwt-keys
 GATEWAY_PUBLISH=127.0.0.1:$port

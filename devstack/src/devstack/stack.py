@@ -58,6 +58,9 @@ class Stack:
         self.postgres = Postgres(state, config.postgres_port, self.supervisor,
                                  autorestart=config.autorestart)
         self.internal_token = read_or_create_secret(state / "data" / "secrets" / "internal_token")
+        # Signs device tokens: kept across restarts, so signed-in devices stay known.
+        self.throttle_secret = read_or_create_secret(
+            state / "data" / "secrets" / "throttle_secret")
         self.keys_dir = state / "data" / "keys"
         self.services = self._define_services()
         self.skipped: dict[str, str] = {}  # service -> why `up` did not start it
@@ -72,7 +75,8 @@ class Stack:
             metrics_port=cfg.user_metrics_port)
         auth = Service("auth-service", "auth-service", cfg.auth_port, {
             "REDIS_NODES": self.redis.nodes, "USER_SERVICE_URL": user.url,
-            "INTERNAL_API_TOKEN": self.internal_token, "JWT_KEYS_DIR": str(self.keys_dir)},
+            "INTERNAL_API_TOKEN": self.internal_token, "JWT_KEYS_DIR": str(self.keys_dir),
+            "THROTTLE_SECRET": self.throttle_secret},
             metrics_port=cfg.auth_metrics_port)
         gateway = Service("gateway", "gateway", cfg.gateway_port, {
             "REDIS_NODES": self.redis.nodes, "AUTH_SERVICE_URL": auth.url,
