@@ -45,6 +45,8 @@ FUZZ_ENV = {
     "gateway": {"RATE_LIMIT_REQUESTS": "1000000"},
     "auth-service": {"THROTTLE_ACCOUNT_FREE_FAILURES": "1000000",
                      "THROTTLE_IP_FREE_FAILURES": "1000000",
+                     "THROTTLE_PAIR_FREE_FAILURES": "1000000",
+                     "THROTTLE_PASSWORD_FREE_FAILURES": "1000000",
                      "ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST_KIB": "1024"},
 }
 EXAMPLES = 25  # per operation, against the service itself
