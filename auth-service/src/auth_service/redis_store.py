@@ -28,6 +28,7 @@ _UNAVAILABLE = (ClusterUnavailable, ProtocolError, OSError, TimeoutError)
 # retries would spin; the election takes seconds (cluster-node-timeout plus a vote), and
 # the slot map is re-read at most every half second anyway.
 _FIRST_PAUSE, _MAX_PAUSE = 0.05, 0.4
+_SHORTEST_TRY = 0.01  # less budget left than this: not worth another try
 
 
 class ScriptCall:
@@ -88,7 +89,7 @@ class RedisStore:
         deadline = request_deadline() or loop.time() + self.wait_budget
         pause = _FIRST_PAUSE
         error = "budget_spent"
-        while (remaining := deadline - loop.time()) > 0:
+        while (remaining := deadline - loop.time()) > _SHORTEST_TRY:
             try:
                 async with asyncio.timeout(min(self.call_budget, remaining)):
                     return await call()
@@ -98,10 +99,11 @@ class RedisStore:
                 error = exc.kind
             except _UNAVAILABLE as exc:
                 error = type(exc).__name__
-            if deadline - loop.time() <= pause:
+            remaining = deadline - loop.time()
+            if remaining <= _SHORTEST_TRY:
                 break
             STORE_RETRIES.labels(what).inc()
-            await asyncio.sleep(pause)
+            await asyncio.sleep(min(pause, remaining / 2))  # leave time for the next try
             pause = min(pause * 2, _MAX_PAUSE)
         _log.warning("state_store_error", operation=what, error=error)
         raise StoreUnavailable(what) from None
