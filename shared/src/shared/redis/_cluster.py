@@ -521,8 +521,13 @@ class RedisClusterClient:
         reply, acknowledged = replies[-2], replies[-1]
         if isinstance(reply, ReplyError):
             return reply
-        # An error reply to WAIT itself (not allowed for this user, say) confirms nothing.
-        return Replicated(reply, acknowledged if isinstance(acknowledged, int) else 0, True)
+        if not isinstance(acknowledged, int):
+            # WAIT itself refused (an ACL user without it, say): nothing is confirmed, and
+            # an operator must hear of it, since every such write now goes unreplicated.
+            _log.error("redis_wait_refused", node=f"{address[0]}:{address[1]}",
+                       error=str(acknowledged)[:200])
+            return Replicated(reply, 0, True)
+        return Replicated(reply, acknowledged, True)
 
     async def _routed(self, slot: int, command: Sequence[Arg],
                       on_noscript: Sequence[Arg] | None,
