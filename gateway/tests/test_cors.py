@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from .conftest import Stack, sign
+from .window import DEFAULT_BUCKET_PATH
 
 APP = "http://app.example"
 PREFLIGHT = {"Origin": APP, "Access-Control-Request-Method": "POST",
@@ -56,11 +57,11 @@ async def test_answers_and_own_errors_carry_readable_headers(stack: Stack) -> No
                            MAX_BODY_BYTES=10)
     origin = {"Origin": APP}
     async with gw.client() as client:
-        proxied = await client.post("/auth/login", json={}, headers=origin)
+        proxied = await client.post(DEFAULT_BUCKET_PATH, json={}, headers=origin)
         unauthorized = await client.get("/users/me", headers=origin)
-        too_large = await client.post("/auth/login", content=b"x" * 100, headers=origin)
+        too_large = await client.post(DEFAULT_BUCKET_PATH, content=b"x" * 100, headers=origin)
         missing = await client.get("/nowhere", headers=origin)
-        limited = await client.post("/auth/login", json={}, headers=origin)
+        limited = await client.post(DEFAULT_BUCKET_PATH, json={}, headers=origin)
     assert [proxied.status_code, unauthorized.status_code, too_large.status_code,
             missing.status_code, limited.status_code] == [200, 401, 413, 404, 429]
     for response in (proxied, unauthorized, too_large, limited, missing):

@@ -119,3 +119,19 @@ def test_route_policies_parse_both_forms(stack: Stack) -> None:
     assert compact.route_policies == as_json.route_policies
     assert compact.route_policies["/auth/register"].fail_mode == "closed"
     assert compact.route_policies["/auth/login"].fail_mode == "open"
+
+
+def test_configured_routes_merge_over_the_defaults(stack: Stack) -> None:
+    shipped = stack.settings().route_policies
+    assert {path: (p.limit, p.window) for path, p in shipped.items()} == {
+        "/auth/login": (10, 60), "/auth/login/mfa": (10, 60), "/auth/register": (5, 60),
+        "/auth/password/forgot": (5, 3600), "/auth/password/reset": (10, 3600),
+        "/auth/verify-email": (10, 3600), "/auth/verify-email/request": (5, 3600),
+        "/auth/verify-email/resend": (5, 3600)}
+    merged = stack.settings(RATE_LIMIT_ROUTES=orjson.dumps({
+        "/auth/login": "3/60", "/auth/register": "default", "/restart-probe": "5/3600"}).decode()
+    ).route_policies
+    assert (merged["/auth/login"].limit, merged["/restart-probe"].window) == (3, 3600)
+    assert "/auth/register" not in merged
+    assert set(shipped) - {"/auth/register"} <= set(merged)
+    assert stack.settings(RATE_LIMIT_DEFAULT_ROUTES=False).route_policies == {}

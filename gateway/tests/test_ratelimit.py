@@ -7,11 +7,11 @@ from typing import Any
 import httpx
 
 from .conftest import RunningGateway, Stack, sign
-from .window import LimiterWindow
+from .window import DEFAULT_BUCKET_PATH, LimiterWindow
 
 
 async def burst(gw: RunningGateway, n: int, ip: str = "127.0.0.1",
-                path: str = "/auth/login") -> Counter[int]:
+                path: str = DEFAULT_BUCKET_PATH) -> Counter[int]:
     async with gw.client(ip) as client:
         responses = await asyncio.gather(*(client.get(path) for _ in range(n)))
     return Counter(r.status_code for r in responses)
@@ -42,10 +42,10 @@ async def test_each_client_ip_has_its_own_bucket(gw: RunningGateway) -> None:
 async def test_headers_on_success_and_429(stack: Stack) -> None:
     gw = await stack.start(RATE_LIMIT_REQUESTS=3, RATE_LIMIT_WINDOW_SECONDS=60)
     async with gw.client("127.0.0.15") as client:
-        first = await client.get("/auth/login")
-        await client.get("/auth/login")
-        await client.get("/auth/login")
-        refused = await client.get("/auth/login")
+        first = await client.get(DEFAULT_BUCKET_PATH)
+        await client.get(DEFAULT_BUCKET_PATH)
+        await client.get(DEFAULT_BUCKET_PATH)
+        refused = await client.get(DEFAULT_BUCKET_PATH)
     assert first.headers["ratelimit-policy"] == '"default";q=3;w=60'
     assert first.headers["ratelimit"] == '"default";r=2;t=60'
     assert first.headers["x-ratelimit-limit"] == "3"
@@ -126,6 +126,66 @@ async def test_per_route_policies_are_separate_buckets(stack: Stack) -> None:
     assert response.headers["ratelimit-policy"] == '"/auth/login";q=2;w=60'
 
 
+async def sequential(gw: RunningGateway, n: int, ip: str, path: str) -> list[httpx.Response]:
+    async with gw.client(ip) as client:
+        return [await client.post(path, json={}) for _ in range(n)]
+
+
+async def test_credential_endpoints_have_strict_default_policies(stack: Stack) -> None:
+    gw = await stack.start()  # nothing configured: the built-in policies apply
+    logins = await sequential(gw, 11, "127.0.0.26", "/auth/login")
+    assert [r.status_code for r in logins] == [200] * 10 + [429]
+    refused = logins[-1]
+    assert refused.json()["code"] == "rate_limited"
+    assert refused.headers["ratelimit-policy"] == '"/auth/login";q=10;w=60'
+    assert int(refused.headers["retry-after"]) >= 1
+    registers = await sequential(gw, 6, "127.0.0.26", "/auth/register")
+    assert [r.status_code for r in registers] == [200] * 5 + [429]
+    assert registers[0].headers["ratelimit-policy"] == '"/auth/register";q=5;w=60'
+    # Lifecycle paths not routed yet: answered 404 by the gateway, limited all the same.
+    forgot = await sequential(gw, 6, "127.0.0.26", "/auth/password/forgot")
+    assert [r.status_code for r in forgot] == [404] * 5 + [429]
+    assert forgot[0].headers["ratelimit-policy"] == '"/auth/password/forgot";q=5;w=3600'
+    expected = {"/auth/login/mfa": (10, 60), "/auth/password/reset": (10, 3600),
+                "/auth/verify-email": (10, 3600), "/auth/verify-email/request": (5, 3600),
+                "/auth/verify-email/resend": (5, 3600)}
+    async with gw.client("127.0.0.26") as client:
+        for path, (limit, window) in expected.items():
+            response = await client.post(path, json={})
+            assert response.headers["ratelimit-policy"] == f'"{path}";q={limit};w={window}'
+        # Everything else still counts against `default`, untouched by the buckets above.
+        other = await client.post(DEFAULT_BUCKET_PATH, json={})
+    assert other.status_code == 200
+    assert other.headers["ratelimit"] == '"default";r=29;t=60'
+
+
+async def test_configured_routes_override_defaults_path_by_path(stack: Stack) -> None:
+    gw = await stack.start(RATE_LIMIT_ROUTES=(
+        "/auth/login=3/60,/auth/register=default,/restart-probe=2/3600"))
+    logins = await sequential(gw, 4, "127.0.0.27", "/auth/login")
+    assert [r.status_code for r in logins] == [200, 200, 200, 429]
+    assert logins[0].headers["ratelimit-policy"] == '"/auth/login";q=3;w=60'
+    # `default` as a rule: no bucket of its own, so register counts against `default`.
+    registers = await sequential(gw, 6, "127.0.0.27", "/auth/register")
+    assert [r.status_code for r in registers] == [200] * 6
+    assert registers[0].headers["ratelimit-policy"] == '"default";q=30;w=60'
+    probes = await sequential(gw, 3, "127.0.0.27", "/restart-probe")
+    assert [r.status_code for r in probes] == [404, 404, 429]
+    # The defaults nobody configured stay in force.
+    forgot = await sequential(gw, 6, "127.0.0.27", "/auth/password/forgot")
+    assert [r.status_code for r in forgot] == [404] * 5 + [429]
+
+
+async def test_default_policies_can_be_switched_off(stack: Stack) -> None:
+    gw = await stack.start(RATE_LIMIT_DEFAULT_ROUTES=False,
+                           RATE_LIMIT_ROUTES="/auth/register=2/60")
+    logins = await sequential(gw, 12, "127.0.0.28", "/auth/login")
+    assert [r.status_code for r in logins] == [200] * 12
+    assert logins[0].headers["ratelimit-policy"] == '"default";q=30;w=60'
+    registers = await sequential(gw, 3, "127.0.0.28", "/auth/register")
+    assert [r.status_code for r in registers] == [200, 200, 429]
+
+
 async def test_every_key_has_a_ttl(stack: Stack, redis_cluster: object) -> None:
     gw = await stack.start(RATE_LIMIT_WINDOW_SECONDS=7)
     await burst(gw, 3, "127.0.0.20")
@@ -146,8 +206,8 @@ async def test_health_and_metrics_are_exempt(stack: Stack) -> None:
             assert live.status_code == 200
             assert "ratelimit" not in live.headers
             assert (await client.get(gw.metrics_url)).status_code == 200  # private listener
-        assert (await client.get("/auth/login")).status_code == 200
-        assert (await client.get("/auth/login")).status_code == 429
+        assert (await client.get(DEFAULT_BUCKET_PATH)).status_code == 200
+        assert (await client.get(DEFAULT_BUCKET_PATH)).status_code == 429
 
 
 async def test_forged_forwarded_for_is_ignored_by_default(gw: RunningGateway,
@@ -155,7 +215,7 @@ async def test_forged_forwarded_for_is_ignored_by_default(gw: RunningGateway,
     async with gw.client("127.0.0.22") as client:
         statuses = Counter()
         for i in range(32):
-            response = await client.get("/auth/login",
+            response = await client.get(DEFAULT_BUCKET_PATH,
                                         headers={"X-Forwarded-For": f"10.9.{i}.1"})
             statuses[response.status_code] += 1
     assert statuses == Counter({200: 30, 429: 2})
@@ -167,7 +227,7 @@ async def test_forwarded_for_honoured_only_from_trusted_proxy(stack: Stack) -> N
 
     async def status(ip: str, xff: str) -> int:
         async with gw.client(ip) as client:
-            response = await client.get("/auth/login", headers={"X-Forwarded-For": xff})
+            response = await client.get(DEFAULT_BUCKET_PATH, headers={"X-Forwarded-For": xff})
             return response.status_code
 
     # Rightmost walk: the proxy's own hop is skipped, the first untrusted one is the client.

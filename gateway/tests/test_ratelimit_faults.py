@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from .conftest import RunningGateway, Stack, gateway_stack, wait_for
+from .window import DEFAULT_BUCKET_PATH
 
 DEAD_NODES = "127.0.0.1:9,127.0.0.1:10"  # nothing listens: connection refused
 
@@ -29,7 +30,7 @@ async def timed_get(gw: RunningGateway, path: str, ip: str) -> tuple[int, float,
 
 async def test_redis_down_fail_open_uses_exact_fallback_limits(dead_redis: Stack) -> None:
     gw = await dead_redis.start(RATE_LIMIT_REQUESTS=3, REDIS_STARTUP_WAIT_SECONDS=0)
-    results = [await timed_get(gw, "/auth/register", "127.0.0.41") for _ in range(5)]
+    results = [await timed_get(gw, DEFAULT_BUCKET_PATH, "127.0.0.41") for _ in range(5)]
     assert [status for status, _, _ in results] == [200, 200, 200, 429, 429]
     # Decided in process, without waiting for Redis: the limiter's own account of it.
     assert decided_by(gw, "fallback") == 5
@@ -52,12 +53,12 @@ async def test_fail_closed_route_answers_503_with_retry_after(dead_redis: Stack)
     assert response.headers["ratelimit-policy"] == '"/auth/login";q=5;w=60'
     assert not dead_redis.auth.requests
     # Fail-open routes keep serving meanwhile.
-    assert (await timed_get(gw, "/auth/register", "127.0.0.42"))[0] == 200
+    assert (await timed_get(gw, DEFAULT_BUCKET_PATH, "127.0.0.42"))[0] == 200
 
 
 async def test_readiness_reports_fallback_but_stays_ready(dead_redis: Stack) -> None:
     gw = await dead_redis.start(REDIS_STARTUP_WAIT_SECONDS=0)
-    await timed_get(gw, "/auth/register", "127.0.0.43")
+    await timed_get(gw, DEFAULT_BUCKET_PATH, "127.0.0.43")
     status, _, response = await timed_get(gw, "/health/ready", "127.0.0.43")
     assert status == 200
     assert response.json()["checks"]["ratelimit"] == "fallback"
@@ -85,7 +86,7 @@ async def until_back_on_redis(gw: RunningGateway, ip: str, within: float = 20.0)
     deadline = time.monotonic() + within
     while decided_by(gw, "redis") == before:
         assert time.monotonic() < deadline, "gateway never returned to Redis"
-        await timed_get(gw, "/auth/login", ip)
+        await timed_get(gw, DEFAULT_BUCKET_PATH, ip)
         await asyncio.sleep(0.2)
 
 
@@ -97,7 +98,7 @@ async def gateway_on_redis(
     `ip` was allowed; yields it and that client's rate-limit key."""
     async with gateway_stack(cluster.nodes) as stack:
         gw = await stack.start(CIRCUIT_OPEN_SECONDS=0.5, JWT_ENABLED=False, **settings)
-        assert (await timed_get(gw, "/auth/login", ip))[0] == 200
+        assert (await timed_get(gw, DEFAULT_BUCKET_PATH, ip))[0] == 200
         yield gw, gw.app.default_policy.key(ip)
 
 
@@ -112,7 +113,7 @@ async def test_fallback_while_nodes_are_down_then_back_to_redis(
         for port in (*replicas, master):
             cluster.stop_node(port)
 
-        results = [await timed_get(gw, "/auth/login", ip) for _ in range(5)]
+        results = [await timed_get(gw, DEFAULT_BUCKET_PATH, ip) for _ in range(5)]
         # The fallback limiter starts its own count: exact limits, per process.
         assert [status for status, _, _ in results] == [200, 200, 200, 429, 429]
         assert decided_by(gw, "fallback") == 5  # none waited for the stopped shard
@@ -142,7 +143,7 @@ async def test_master_killed_failover_and_gateway_follows(
         statuses = []
         failover = asyncio.create_task(asyncio.to_thread(cluster.wait_for_failover, master, 30))
         while not failover.done():
-            status, _, _ = await timed_get(gw, "/auth/login", ip)
+            status, _, _ = await timed_get(gw, DEFAULT_BUCKET_PATH, ip)
             statuses.append(status)
             await asyncio.sleep(0.1)
         new_master = await failover

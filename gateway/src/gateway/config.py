@@ -23,11 +23,26 @@ class RoutePolicy:
     fail_mode: FailMode
 
 
-def parse_route_policies(spec: str, default_fail_mode: FailMode) -> dict[str, RoutePolicy]:
+# Per-IP buckets for the credential endpoints, on unless RATE_LIMIT_DEFAULT_ROUTES=false
+# (the reasons for each number are in gateway/README.md, "Default credential policies").
+# Paths of the account lifecycle that are not routed yet are listed too: harmless until
+# then, and in force the day they are.
+DEFAULT_ROUTE_POLICIES = (
+    "/auth/login=10/60,/auth/login/mfa=10/60,/auth/register=5/60,"
+    "/auth/password/forgot=5/3600,/auth/password/reset=10/3600,"
+    "/auth/verify-email/request=5/3600,/auth/verify-email/resend=5/3600,"
+    "/auth/verify-email=10/3600"
+)
+# A RATE_LIMIT_ROUTES rule that switches a path back to the `default` bucket.
+USE_DEFAULT_BUCKET = "default"
+
+
+def parse_route_policies(spec: str, default_fail_mode: FailMode) -> dict[str, RoutePolicy | None]:
     """Path -> policy, from JSON or the compact `/auth/login=5/60,/auth/register=5/60:closed`.
 
     JSON form: {"/auth/login": {"limit": 5, "window": 60, "fail_mode": "closed"}} or
-    {"/auth/login": "5/60"}. Every path is its own bucket, named after the path."""
+    {"/auth/login": "5/60"}. Every path is its own bucket, named after the path. The rule
+    `default` (`/auth/login=default`) maps to None: that path has no bucket of its own."""
     spec = spec.strip()
     if not spec:
         return {}
@@ -44,11 +59,14 @@ def parse_route_policies(spec: str, default_fail_mode: FailMode) -> dict[str, Ro
             if not sep:
                 raise ValueError(f"RATE_LIMIT_ROUTES entry {item!r} is not path=N/W")
             raw[name.strip()] = text.strip()
-    policies: dict[str, RoutePolicy] = {}
+    policies: dict[str, RoutePolicy | None] = {}
     for path, rule in raw.items():
         if not path.startswith("/") or '"' in path or "\\" in path:
             raise ValueError(f"RATE_LIMIT_ROUTES path {path!r} must start with '/'")
         fail_mode: str = default_fail_mode
+        if rule == USE_DEFAULT_BUCKET:
+            policies[path] = None
+            continue
         if isinstance(rule, dict):
             limit, window = int(rule["limit"]), int(rule["window"])
             fail_mode = str(rule.get("fail_mode") or default_fail_mode)
@@ -89,8 +107,12 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings):
     RATE_LIMIT_ENABLED: bool = True  # off only to attribute cost in benchmarks
     RATE_LIMIT_REQUESTS: int = 30  # default policy: N allowed requests per client IP ...
     RATE_LIMIT_WINDOW_SECONDS: int = 60  # ... in any window of this many seconds
-    # Per-route buckets: `/auth/login=5/60,/auth/register=5/60:closed` or the JSON form
+    # Per-route buckets: `/auth/login=5/60,/auth/register=5/60:closed` or the JSON form;
+    # merged per path over the built-in ones (configured wins; `/path=default` drops one)
     RATE_LIMIT_ROUTES: str = ""
+    # Built-in per-IP buckets for login, register and the password/verification endpoints
+    # (gateway/README.md); false = only RATE_LIMIT_ROUTES
+    RATE_LIMIT_DEFAULT_ROUTES: bool = True
     # Redis unusable: `open` limits with the in-process fallback, `closed` answers 503
     RATE_LIMIT_FAIL_MODE: FailMode = "open"
     RATE_LIMIT_KEY_PREFIX: str = "rl"  # Redis keys are `<prefix>:{<bucket>:<ip>}`
@@ -173,4 +195,10 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings):
 
     @property
     def route_policies(self) -> dict[str, RoutePolicy]:
-        return parse_route_policies(self.RATE_LIMIT_ROUTES, self.RATE_LIMIT_FAIL_MODE)
+        """The built-in credential policies (unless switched off), overridden path by path
+        by RATE_LIMIT_ROUTES: a configured path wins, `/path=default` removes one."""
+        merged: dict[str, RoutePolicy | None] = {}
+        if self.RATE_LIMIT_DEFAULT_ROUTES:
+            merged.update(parse_route_policies(DEFAULT_ROUTE_POLICIES, self.RATE_LIMIT_FAIL_MODE))
+        merged.update(parse_route_policies(self.RATE_LIMIT_ROUTES, self.RATE_LIMIT_FAIL_MODE))
+        return {path: policy for path, policy in merged.items() if policy is not None}
