@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     KEEP_ALIVE_TIMEOUT_SECONDS: PositiveFloat = 5.0  # an idle keep-alive connection is closed
     MAX_CONNECTIONS: PositiveInt = 10_000  # open client connections per process, then 503
     MAX_CONNECTIONS_PER_IP: NonNegativeInt = 0  # per client address (0 = no cap), then 503
+    # A client that takes none of a response for this long (its socket buffers full) is
+    # cut off: it would otherwise hold the connection and the response's upstream forever
+    SEND_TIMEOUT_SECONDS: PositiveFloat = 30.0
     LINGER_SECONDS: PositiveFloat = 5.0  # after an early answer, unread input is drained ...
     LINGER_MAX_BYTES: NonNegativeInt = 16_777_216  # ... up to this much, so it is not a reset
 

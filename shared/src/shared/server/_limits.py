@@ -1,10 +1,11 @@
 """What a client may cost a process: how long it may take to send a request, how many
 connections it may hold, and how much unread input is drained before a connection closes.
 
-nginx and Envoy are the references (client_header_timeout, client_body_timeout, limit_conn,
-lingering_close; request_headers_timeout, max_connections). The timers are deadlines on
-each connection, checked by one sweep per process a few times a second, so a request pays
-an attribute write for them instead of scheduling and cancelling event-loop timers. The
+nginx and Envoy are the references (client_header_timeout, client_body_timeout,
+send_timeout, limit_conn, lingering_close; request_headers_timeout, max_connections). The
+timers are deadlines on each connection, checked by one sweep per process a few times a
+second, so a request pays an attribute write for them instead of scheduling and cancelling
+event-loop timers. The
 clock they read is the sweep's (`ConnectionGuard.now`), so each allowance adds one sweep
 interval: a timeout fires between its value and its value plus two intervals."""
 
@@ -22,6 +23,7 @@ class ConnectionLimits:
     header_timeout: float
     body_timeout: float
     keep_alive_timeout: float
+    send_timeout: float
     max_connections: int
     max_connections_per_ip: int  # 0: no per-address cap
     linger_seconds: float
@@ -33,6 +35,7 @@ class ConnectionLimits:
             header_timeout=settings.HEADER_TIMEOUT_SECONDS,
             body_timeout=settings.BODY_TIMEOUT_SECONDS,
             keep_alive_timeout=settings.KEEP_ALIVE_TIMEOUT_SECONDS,
+            send_timeout=settings.SEND_TIMEOUT_SECONDS,
             max_connections=settings.MAX_CONNECTIONS,
             max_connections_per_ip=settings.MAX_CONNECTIONS_PER_IP,
             linger_seconds=settings.LINGER_SECONDS,
@@ -42,7 +45,8 @@ class ConnectionLimits:
     @property
     def sweep_interval(self) -> float:
         """How often deadlines are checked: a quarter of the shortest, 50 ms to 1 s."""
-        shortest = min(self.header_timeout, self.body_timeout, self.linger_seconds)
+        shortest = min(self.header_timeout, self.body_timeout, self.send_timeout,
+                       self.linger_seconds)
         return min(1.0, max(0.05, shortest / 4))
 
 
@@ -82,6 +86,7 @@ class ConnectionGuard:
         self.head_allowance = limits.header_timeout + interval
         self.body_allowance = limits.body_timeout + interval
         self.linger_allowance = limits.linger_seconds + interval
+        self.send_allowance = limits.send_timeout + interval
 
     @property
     def open_connections(self) -> int:

@@ -4,7 +4,8 @@
   a response's head and body with two `transport.write` calls, two `send` syscalls per
   response, which was ~20% of the gateway's CPU samples.
 - Deadlines (ConnectionGuard): the request head must arrive within the header timeout and a
-  body must keep progressing, else 408; connections over the caps get a 503 at once.
+  body must keep progressing, else 408; a client must keep taking a response (send
+  timeout), else it is cut off; connections over the caps get a 503 at once.
 - Lingering close, as nginx's: a connection closed while the client may still be sending
   (an early 413, a 408, a parser 400) is half-closed and its input drained, within a byte and
   time bound, before the socket closes, so the client reads our answer instead of a reset.
@@ -86,6 +87,8 @@ class ServiceHttpProtocol(HttpToolsProtocol):
         self._phase = _HEAD
         self._message_open = False  # a request has begun and not been read to its end
         self._drained = 0
+        self._send_stalled = False  # writing paused: the client's buffers are full
+        self._deadline_before_stall = math.inf
         self.deadline = math.inf  # on the loop's clock; the guard calls deadline_passed
 
     @property
@@ -127,6 +130,20 @@ class ServiceHttpProtocol(HttpToolsProtocol):
         if self._phase is _LINGER:
             self._close_now()
 
+    # Flow control: a response the client does not take
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._send_stalled = True
+        self._deadline_before_stall = self.deadline
+        self.deadline = self._guard.now + self._guard.send_allowance
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._send_stalled:
+            self._send_stalled = False
+            self.deadline = self._deadline_before_stall
+
     # Parser callbacks: each moves the deadline
 
     def on_message_begin(self) -> None:
@@ -159,10 +176,17 @@ class ServiceHttpProtocol(HttpToolsProtocol):
                                       "The request is not valid HTTP/1.1"))
 
     def deadline_passed(self) -> None:
+        client_ip = self.client[0] if self.client else None
+        if self._send_stalled:
+            # Nothing can be said to a client that reads nothing: drop the unsent rest
+            # (close() would wait for it to flush) and let the application see a disconnect.
+            _log.warning("send_timeout", client_ip=client_ip)
+            assert self._raw is not None
+            self._raw.abort()
+            return
         if self._phase is _LINGER:
             self._close_now()
             return
-        client_ip = self.client[0] if self.client else None
         if self._phase is _HEAD and not self._message_open:
             _log.info("connection_idle_timeout", client_ip=client_ip)
             self._close_now()  # connected and sent nothing: nothing to answer
