@@ -1,6 +1,7 @@
 """Per-IP rate limiting as a client sees it through the gateway (default 30 per 60 s)."""
 
 import asyncio
+import uuid
 
 import httpx
 
@@ -43,3 +44,22 @@ async def test_health_probes_are_exempt(new_client) -> None:
     client: httpx.AsyncClient = new_client()
     statuses = [(await client.get("/health/live")).status_code for _ in range(40)]
     assert statuses == [200] * 40
+
+
+async def test_login_has_its_own_stricter_default_bucket(new_client, problem) -> None:
+    # Shipped with no configuration (natively and in compose, where RATE_LIMIT_ROUTES only
+    # adds /restart-probe): 10 logins per 60 s per client IP, apart from the default bucket.
+    client = new_client()
+    # A new unknown e-mail and password each time: below every auth-service throttle counter
+    # (per account, per password, and per IP: 20), so only the gateway can refuse.
+    answers = [await client.post("/auth/login", json={
+        "email": f"nobody-{uuid.uuid4().hex[:12]}@example.com",
+        "password": f"not the password {uuid.uuid4().hex}"}) for _ in range(11)]
+    # The first ten reached the auth service (unknown e-mail: 401).
+    assert [r.status_code for r in answers] == [401] * 10 + [429]
+    problem(answers[-1], 429, "rate_limited")
+    assert answers[-1].headers["ratelimit-policy"] == '"/auth/login";q=10;w=60'
+    assert int(answers[-1].headers["retry-after"]) >= 1
+    other = await client.get("/.well-known/jwks.json")
+    assert other.status_code == 200
+    assert other.headers["x-ratelimit-remaining"] == "29"  # logins did not count there

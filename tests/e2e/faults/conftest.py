@@ -2,9 +2,11 @@
 share), steady traffic from many client IPs, and polling helpers.
 
 The fault stack's default rate-limit bucket is effectively unlimited so steady traffic is
-answered 200 (the limiter still runs one Redis script per request), and `/users/me` has a
-policy of 20 per 60 s on `/probe` for the limit-semantics checks: a path no upstream serves,
-so an allowed request is a cheap 404 made by the gateway and a refused one a 429."""
+answered 200 (the limiter still runs one Redis script per request), without the built-in
+credential buckets (users here log in and register again and again from one address), and
+`/users/me` has a policy of 20 per 60 s on `/probe` for the limit-semantics checks: a path no
+upstream serves, so an allowed request is a cheap 404 made by the gateway and a refused one
+a 429."""
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -23,6 +25,7 @@ STRICT_PATH = "/probe"
 STRICT_LIMIT = 20
 FAULT_ENV = {
     "gateway": {"RATE_LIMIT_REQUESTS": "1000000", "RATE_LIMIT_WINDOW_SECONDS": "60",
+                "RATE_LIMIT_DEFAULT_ROUTES": "false",
                 "RATE_LIMIT_ROUTES": f"{STRICT_PATH}={STRICT_LIMIT}/60"},
 }
 
