@@ -42,14 +42,13 @@ def _field_comments(cls: type) -> dict[str, str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
                 row = node.lineno - 1
-                text = lines[row].partition("  # ")[2].strip()
+                # A linter's suppression beside a field is for the linter, not the reader.
+                text = lines[row].partition("  # ")[2].partition("noqa")[0].strip()
                 above: list[str] = []
                 while row > 0 and lines[row - 1].strip().startswith("#"):
                     row -= 1
                     above.insert(0, lines[row].strip().lstrip("# ").strip())
                 text = " ".join([*above, text]).strip()
-                if text.startswith("noqa"):
-                    text = ""
                 if text:  # a subclass overriding a default keeps the base's explanation
                     comments[node.target.id] = text.replace("|", "\\|")
     return comments
