@@ -52,8 +52,9 @@ class Topology:
         exclude = [*redis_ports, *(p + 10000 for p in redis_ports)]
         pg, auth, user, gateway, *metrics = free_ports(7, exclude=exclude)
         # The built-in credential buckets (login 10 per 60 s per client IP) stay on: the
-        # login storm spreads over BENCH_XFF (10,000) addresses in turn, so one address sends
-        # a login every few minutes, and the bench measures the gateway as shipped.
+        # login storm walks BENCH_XFF (10,000) addresses in turn (one wrk thread), so an
+        # address sends at most one login per run, and the bench measures the gateway as
+        # shipped.
         gateway_env = {"TRUSTED_PROXIES": "127.0.0.1/32",
                        "RATE_LIMIT_REQUESTS": str(self.high_limit),
                        "RATE_LIMIT_WINDOW_SECONDS": "60"}
