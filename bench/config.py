@@ -24,6 +24,11 @@ class BenchConfig:
     argon2_seconds: int = 10
     seed_concurrency: int = 32
     high_limit: int = 100_000_000  # per IP per 60 s: far above any offered load
+    hello_rounds: int = 2  # R-hello (bench/hello.py): interleaved rounds ...
+    hello_duration: int = 15  # ... of this many seconds per run
+    # BENCH_GROUPS: "all", or a comma-separated selection of "core" (W1-W5, login, argon2)
+    # and "hello" (R-hello), e.g. BENCH_GROUPS=hello for the proxies alone
+    groups: tuple[str, ...] = ("core", "hello")
     # Full mode must finish in 15 minutes: secondary cells that would overrun are skipped.
     budget_seconds: int = 0
     extra: dict[str, str] = field(default_factory=dict)
@@ -31,14 +36,24 @@ class BenchConfig:
     @classmethod
     def from_env(cls) -> BenchConfig:
         quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
-        base = (dict(duration=5, warmup=3, rounds=2, secondary_rounds=1, w5_duration=5,
-                     argon2_seconds=3, w3_users=64, budget_seconds=0)
-                if quick else
-                dict(duration=30, warmup=10, rounds=3, secondary_rounds=1, w5_duration=20,
-                     argon2_seconds=10, w3_users=200, budget_seconds=870))
+        base: dict[str, object] = (
+            dict(duration=5, warmup=3, rounds=2, secondary_rounds=1, w5_duration=5,
+                 argon2_seconds=3, w3_users=64, budget_seconds=0, hello_rounds=1,
+                 hello_duration=5)
+            if quick else
+            dict(duration=30, warmup=10, rounds=3, secondary_rounds=1, w5_duration=20,
+                 argon2_seconds=10, w3_users=200, budget_seconds=870, hello_rounds=2,
+                 hello_duration=15))
         for key in ("duration", "warmup", "rounds", "secondary_rounds", "users",
                     "budget_seconds"):
             value = os.environ.get(f"BENCH_{key.upper()}")
             if value:
                 base[key] = int(value)
+        groups = os.environ.get("BENCH_GROUPS", "all").replace(" ", "")
+        if groups != "all":
+            chosen = tuple(g for g in groups.split(",") if g)
+            unknown = set(chosen) - {"core", "hello"}
+            if unknown or not chosen:
+                raise SystemExit(f"BENCH_GROUPS: unknown {sorted(unknown)}; use core, hello")
+            base["groups"] = chosen
         return cls(quick=quick, **base)  # type: ignore[arg-type]

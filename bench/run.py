@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from auth_service.config import default_hashing_threads
-from bench import report
+from bench import hello, report
 from bench.config import BenchConfig
 from bench.scenarios import Cell, Runner, raw_argon2_rate
 from bench.seed import seed_login_users, seed_tokens
@@ -67,11 +67,17 @@ def cells(cfg: BenchConfig) -> tuple[list[Cell], list[Cell]]:
 
 
 def estimate_seconds(cfg: BenchConfig) -> int:
-    core, secondary = cells(cfg)
-    warm = len({(c.scenario, c.target) for c in core + secondary}) * cfg.warmup
-    matrix = (len(core) * cfg.rounds + len(secondary) * cfg.secondary_rounds) * cfg.duration
-    w3_and_login = (2 * cfg.rounds + 1) * cfg.duration + 6 * cfg.rounds
-    return warm + matrix + w3_and_login + cfg.w5_duration + cfg.argon2_seconds
+    total = 0
+    if "core" in cfg.groups:
+        core, secondary = cells(cfg)
+        warm = len({(c.scenario, c.target) for c in core + secondary}) * cfg.warmup
+        matrix = (len(core) * cfg.rounds + len(secondary) * cfg.secondary_rounds) * cfg.duration
+        w3_and_login = (2 * cfg.rounds + 1) * cfg.duration + 6 * cfg.rounds
+        total += warm + matrix + w3_and_login + cfg.w5_duration + cfg.argon2_seconds
+    if "hello" in cfg.groups:  # two runs per target and round, a short warm-up each
+        total += len(hello.TARGETS) * (2 * cfg.hello_rounds * cfg.hello_duration
+                                       + max(2, cfg.warmup // 2))
+    return total
 
 
 class Matrix:
@@ -165,7 +171,8 @@ def main() -> int:
         tokens, login_users = top.workdir / "tokens.txt", top.workdir / "login-users.txt"
         t0 = time.monotonic()
         seeded = seed_tokens(top.urls["auth_seed"], cfg.users, cfg.seed_concurrency, tokens)
-        w3_users = seed_login_users(top.urls["auth"], cfg.w3_users, 8, login_users)
+        w3_users = (seed_login_users(top.urls["auth"], cfg.w3_users, 8, login_users)
+                    if "core" in cfg.groups else 0)
         top.stop_seed_auth()
         print(f"bench: seeded {seeded} tokens, {w3_users} login users "
               f"({time.monotonic() - t0:.0f}s)", file=sys.stderr)
@@ -173,27 +180,38 @@ def main() -> int:
         runner = Runner(top, cfg, tokens)
         runner.login_users = login_users
         record["command_lines"] = top.command_lines()
-        core, secondary = cells(cfg)
-        matrix = Matrix(runner, cfg)
-        matrix.rounds(core, cfg.rounds)  # the target ratios first
-        record["w5"] = runner.w5()
-        record["w3"] = runner.w3(login_users)
-        record["login"] = runner.login_throughput()
-        auth_env = top.stack.services["auth-service"].env
-        threads = int(auth_env.get("HASH_CONCURRENCY") or default_hashing_threads())
-        record["argon2"] = raw_argon2_rate(threads, cfg.argon2_seconds)
-        # Whatever still fits in the budget: 64 connections, attribution variants, W2.
-        deadline = started + cfg.budget_seconds - 20 if cfg.budget_seconds else None
-        matrix.rounds(secondary, cfg.secondary_rounds, deadline)
-        record["cells"] = matrix.summary()
-        record["skipped_for_time"] = matrix.skipped
-        record["wrk_command_lines"] = runner.commands
+        record["cells"], record["skipped_for_time"] = {}, []
+        if "core" in cfg.groups:
+            core, secondary = cells(cfg)
+            matrix = Matrix(runner, cfg)
+            matrix.rounds(core, cfg.rounds)  # the target ratios first
+            record["w5"] = runner.w5()
+            record["w3"] = runner.w3(login_users)
+            record["login"] = runner.login_throughput()
+            auth_env = top.stack.services["auth-service"].env
+            threads = int(auth_env.get("HASH_CONCURRENCY") or default_hashing_threads())
+            record["argon2"] = raw_argon2_rate(threads, cfg.argon2_seconds)
+            # Whatever still fits in the budget: 64 connections, attribution variants, W2.
+            deadline = started + cfg.budget_seconds - 20 if cfg.budget_seconds else None
+            matrix.rounds(secondary, cfg.secondary_rounds, deadline)
+            record["cells"] = matrix.summary()
+            record["skipped_for_time"] = matrix.skipped
+            record["wrk_command_lines"] = runner.commands
+        if "hello" in cfg.groups:
+            # Last: it pins the Redis nodes to one core (released afterwards).
+            proxies = hello.HelloBench(top, cfg, tokens)
+            proxies.up()
+            try:
+                record["hello"] = proxies.run(cfg.hello_rounds, cfg.hello_duration)
+            finally:
+                proxies.release()
     finally:
         top.close(keep=bool(os.environ.get("BENCH_KEEP_TMP")))
     record["environment"]["loadavg_after"] = _loadavg()
     record["total_seconds"] = round(time.monotonic() - started, 1)
-    record["ratios"] = report.ratios(record["cells"], record["w3"], record["w5"],
-                                     record["login"], record["argon2"])
+    record["ratios"] = report.ratios(record["cells"], record.get("w3"), record.get("w5"),
+                                     record.get("login"), record.get("argon2"))
+    record["ratios"].update(hello.ratios(record.get("hello", {})))
     record["verdicts"] = report.verdicts(record["ratios"])
     record["targets"] = {k: {"row": row, "direction": d, "target": t, "stretch": s}
                          for k, (row, d, t, s) in report.TARGETS.items()}
