@@ -502,18 +502,20 @@ class RedisClusterClient:
                 attributes={"db.system": "redis", "db.operation": name}):
             return await self._routed(slot, command, on_noscript, wait_ms=wait_ms)
 
+    def _has_replica(self, address: Address) -> bool:
+        """Whether the slot map lists a replica of `address` to wait for (WAIT)."""
+        if self.replica_counts.get(address, 0) > 0:
+            return True
+        # CLUSTER SLOTS leaves out failed replicas and ones that have not synced yet (a
+        # fresh cluster with no writes): look again now and then for one that is back.
+        if time.monotonic() - self._refreshed_at > REPLICA_RECHECK_SECONDS:
+            self._refresh_soon()
+        return False
+
     async def _send_replicated(self, address: Address, prefix: list[tuple[Arg, ...]],
                                command: Sequence[Arg], wait_ms: int) -> object:
         """`command` then `WAIT 1 wait_ms` in one write: the command's reply, or a
         Replicated (the reply and the replicas that acknowledged) once it succeeded."""
-        if self.replica_counts.get(address, 0) == 0:  # nobody to wait for
-            # CLUSTER SLOTS leaves out failed replicas and ones that have not synced yet
-            # (a fresh cluster with no writes): look again now and then for one that is back.
-            if time.monotonic() - self._refreshed_at > REPLICA_RECHECK_SECONDS:
-                self._refresh_soon()
-            reply = await self._call(address, encode_many([*prefix, tuple(command)]),
-                                     len(prefix) + 1)
-            return reply if isinstance(reply, ReplyError) else Replicated(reply, 0, False)
         replies = await self._call(
             address, encode_many([*prefix, tuple(command), (b"WAIT", 1, wait_ms)]),
             len(prefix) + 2, all_replies=True, blocks_for=wait_ms / 1000)
@@ -545,12 +547,13 @@ class RedisClusterClient:
             else:
                 address = ask_target or await self._master_for(slot)
                 prefix: list[tuple[Arg, ...]] = [(b"ASKING",)] if ask_target is not None else []
-                if wait_ms is not None:
+                if wait_ms is not None and self._has_replica(address):
                     reply = await self._send_replicated(address, prefix, command, wait_ms)
-                elif prefix:
-                    reply = await self._call(address, encode_many([*prefix, command]), 2)
                 else:
-                    reply = await self._call(address, encode(*command))
+                    reply = await self._call(address, encode_many([*prefix, command]), 2) \
+                        if prefix else await self._call(address, encode(*command))
+                    if wait_ms is not None and not isinstance(reply, ReplyError):
+                        reply = Replicated(reply, 0, False)  # nobody to wait for
             if not isinstance(reply, ReplyError):
                 return reply
             kind = reply.kind
