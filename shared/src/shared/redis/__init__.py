@@ -12,13 +12,13 @@ from shared.redis._cluster import (
 )
 from shared.redis._commands import ClusterCommands
 from shared.redis._factory import cluster_client_from_settings, create_cluster_client, parse_nodes
+from shared.redis._resp import Arg, ProtocolError, ReplyError, ReplyParser, encode, encode_many
 from shared.redis._revocation_log import (
     REVOCATION_STREAM,
     Revocation,
     RevocationKind,
     append_revocation,
 )
-from shared.redis._resp import Arg, ProtocolError, ReplyError, ReplyParser, encode, encode_many
 
 __all__ = [
     "REVOCATION_STREAM",
@@ -36,8 +36,8 @@ __all__ = [
     "Revocation",
     "RevocationKind",
     "Script",
-    "cluster_client_from_settings",
     "append_revocation",
+    "cluster_client_from_settings",
     "create_cluster_client",
     "encode",
     "encode_many",
