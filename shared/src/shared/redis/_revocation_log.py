@@ -54,7 +54,7 @@ class Revocation:
     def from_fields(cls, fields: dict[str, str]) -> "Revocation":
         """Parse a stream entry's fields; ValueError for one this version cannot read."""
         kind = fields.get("kind")
-        if kind not in ("session", "user"):
+        if kind != "session" and kind != "user":
             raise ValueError(f"unknown revocation kind {kind!r}")
         return cls(kind=kind, id=fields["id"], exp=int(fields["exp"]),
                    before_ms=int(fields.get("before_ms", "0")))
