@@ -53,9 +53,13 @@ class Revocation:
     @classmethod
     def from_fields(cls, fields: dict[str, str]) -> "Revocation":
         """Parse a stream entry's fields; ValueError for one this version cannot read."""
-        kind = fields.get("kind")
-        if kind != "session" and kind != "user":
-            raise ValueError(f"unknown revocation kind {kind!r}")
+        kind: RevocationKind
+        if fields.get("kind") == "session":
+            kind = "session"
+        elif fields.get("kind") == "user":
+            kind = "user"
+        else:
+            raise ValueError(f"unknown revocation kind {fields.get('kind')!r}")
         return cls(kind=kind, id=fields["id"], exp=int(fields["exp"]),
                    before_ms=int(fields.get("before_ms", "0")))
 
