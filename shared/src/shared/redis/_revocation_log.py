@@ -17,7 +17,8 @@ The stream key lives under `rev:`, the prefix the ACL users are given for it."""
 from dataclasses import dataclass
 from typing import Literal
 
-from shared.redis._cluster import RedisClusterClient, Replicated, Script
+from shared.redis._cluster import Replicated, Script
+from shared.redis._commands import ClusterCommands
 
 REVOCATION_STREAM = "rev:{log}"
 
@@ -64,7 +65,7 @@ class Revocation:
                    before_ms=int(fields.get("before_ms", "0")))
 
 
-async def append_revocation(client: RedisClusterClient, revocation: Revocation, *,
+async def append_revocation(client: ClusterCommands, revocation: Revocation, *,
                             retention_seconds: int, replica_ack_ms: int) -> Replicated:
     """Append `revocation` to the log (and trim entries older than `retention_seconds`);
     the reply carries the new entry's stream ID and how many replicas acknowledged it."""
