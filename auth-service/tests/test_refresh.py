@@ -61,9 +61,10 @@ async def test_other_families_survive_a_reuse(auth_app_factory: Any) -> None:
 
 async def test_garbled_unknown_and_expired_tokens(auth: Any, problem: Any) -> None:
     tokens = await auth.login(await auth.register())
-    family, secret = tokens["refresh_token"].split(".")
-    for bad in ["", "x", "a.b", "." * 40, tokens["access_token"], f"{family}.{'A' * 43}",
-                f"{'B' * 22}.{secret}", "ü" * 30, tokens["refresh_token"] + "A"]:
+    user_id, sid, secret = tokens["refresh_token"].split(".")
+    for bad in ["", "x", "a.b", "." * 40, tokens["access_token"], f"{user_id}.{sid}.{'A' * 43}",
+                f"{user_id}.{'B' * 22}.{secret}", f"{'B' * 22}.{secret}", f"x.{sid}.{secret}",
+                "ü" * 30, tokens["refresh_token"] + "A", f"{user_id}}}.{sid}.{secret}"]:
         response = await _refresh(auth, bad)
         if bad == "":
             problem(response, 422, "validation_error")
@@ -72,25 +73,28 @@ async def test_garbled_unknown_and_expired_tokens(auth: Any, problem: Any) -> No
     # Expiry is Redis's TTL: make this token's keys expire now.
     parsed = RefreshToken.parse(tokens["refresh_token"])
     assert parsed is not None
-    token_key = f"rt:{{{family}}}:t:{parsed.token_hash}"
-    await auth.resources.redis.redis.execute(token_key, "PEXPIRE", token_key, 1)
+    token_key = f"rt:{{u:{user_id}}}:{sid}:t:{parsed.token_hash}"
+    assert await auth.resources.redis.redis.execute(token_key, "PEXPIRE", token_key, 1) == 1
     await asyncio.sleep(0.05)
     problem(await _refresh(auth, tokens["refresh_token"]), 401, "invalid_refresh_token")
 
 
-async def test_only_hashes_are_stored(auth: Any) -> None:
+async def test_only_hashes_are_stored(auth: Any, redis_cluster: Any) -> None:
     tokens = await auth.login(await auth.register())
-    family, secret = tokens["refresh_token"].split(".")
-    redis = auth.resources.redis.redis
-    meta = f"rt:{{{family}}}:meta"  # every key of a family shares its slot
-    keys = await redis.execute(meta, "CLUSTER", "GETKEYSINSLOT", key_slot(meta.encode()), 1000)
-    keys = [k for k in keys if k.startswith(f"rt:{{{family}}}:".encode())]
-    assert len(keys) == 2  # the family's metadata and its one live token
+    user_id, _, secret = tokens["refresh_token"].split(".")
+    admin = redis_cluster.cluster_client()  # the service's own ACL user may not list keys
+    index = f"sess:{{u:{user_id}}}"  # every key of a user's sessions shares its slot
+    keys = [k for k in admin.cluster_get_keys_in_slot(key_slot(index.encode()), 1000)
+            if f"{{u:{user_id}}}" in k]
+    # The index, the session's metadata and its one live token.
+    assert sorted(k.split(":")[0] for k in keys) == ["rt", "sess", "sess"]
     for key in keys:
-        assert secret.encode() not in key
-        fields = await redis.execute(key.decode(), "HGETALL", key)
-        assert fields
-        assert all(secret.encode() not in value for value in fields)
+        assert secret not in key
+        values = (list(admin.hgetall(key).values()) if admin.type(key) == "hash"
+                  else admin.zrange(key, 0, -1))
+        assert values
+        assert all(secret not in value for value in values)
+    admin.close()
 
 
 async def test_disabled_user_cannot_refresh(auth: Any, sql: Any, problem: Any) -> None:
@@ -120,16 +124,19 @@ async def test_role_change_reaches_the_next_access_token(auth: Any, sql: Any) ->
 
 
 async def test_store_lets_exactly_one_of_many_rotations_win(auth: Any) -> None:
-    from auth_service.tokens import TokenPair, new_family_id, new_refresh_token
+    from auth_service.session_store import NewSession
+    from auth_service.tokens import TokenPair, new_refresh_token, new_session_id
 
-    store = auth.resources.refresh_tokens
-    family = new_family_id()
-    raw = new_refresh_token(family)
-    await store.create_family(family, raw, "user-1", 0)
+    store = auth.resources.session_store
+    user_id, sid = "00000000-0000-4000-8000-000000000001", new_session_id()
+    raw = new_refresh_token(user_id, sid)
+    assert await store.create(NewSession(user_id, sid, raw, "10.0.0.1", "test", ["pwd"])) == []
     token = RefreshToken.parse(raw)
     assert token is not None
-    successors = [TokenPair(f"access-{i}", new_refresh_token(family), 900) for i in range(50)]
+    successors = [TokenPair(f"access-{i}", new_refresh_token(user_id, sid), 900)
+                  for i in range(50)]
     results = await asyncio.gather(*(store.rotate(token, s) for s in successors))
     winners = [s for s, r in zip(successors, results, strict=True) if r.verdict == "rotated"]
     assert len(winners) == 1
     assert {r.pair for r in results if r.verdict == "replay"} == {winners[0]}
+    await store.end(user_id, [sid], reason="test")

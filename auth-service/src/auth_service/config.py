@@ -40,6 +40,9 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings, PasswordSettings):
     # A spent refresh token re-presented within this window gets the same successor pair;
     # after it, re-presenting revokes the whole family
     REFRESH_REUSE_GRACE_SECONDS: float = Field(default=10.0, ge=0, le=300)
+    # Live sessions (refresh-token families) per user; a new one beyond it ends the least
+    # recently used
+    MAX_SESSIONS_PER_USER: int = Field(default=50, ge=1, le=1000)
     JWKS_MAX_AGE_SECONDS: int = Field(default=300, ge=0)  # Cache-Control max-age of the JWKS
 
     # argon2 threads, off the event loop; default: CPU cores - 1 (at least 1)

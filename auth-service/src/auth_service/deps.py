@@ -1,4 +1,5 @@
-"""Request dependencies: the lifespan's resources, the caller's IP and bearer principal."""
+"""Request dependencies: the lifespan's resources, the caller's IP, User-Agent and bearer
+principal."""
 
 from typing import Annotated
 
@@ -27,6 +28,16 @@ async def get_client_ip(request: Request) -> str:
 
 
 ClientIp = Annotated[str, Depends(get_client_ip)]
+_USER_AGENT_MAX = 256
+
+
+async def get_user_agent(request: Request) -> str:
+    """The client's User-Agent as a session records it: cut short, no control characters."""
+    value = request.headers.get("user-agent", "")[:_USER_AGENT_MAX]
+    return "".join(c if c.isprintable() else " " for c in value)
+
+
+UserAgent = Annotated[str, Depends(get_user_agent)]
 
 # tokenUrl makes Swagger's "Authorize" button run the password flow against /auth/login.
 _bearer = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)

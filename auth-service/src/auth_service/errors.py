@@ -38,3 +38,11 @@ class UsersUnavailable(AuthError):
     def __init__(self, retry_after: int) -> None:
         super().__init__("user service unavailable")
         self.retry_after = retry_after
+
+
+class NotAdmin(AuthError):
+    """The caller is not (or no longer) an administrator."""
+
+
+class UserNotFound(AuthError):
+    """No account with that id."""

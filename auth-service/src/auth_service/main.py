@@ -13,7 +13,7 @@ from auth_service.bodylimit import BodySizeLimitMiddleware
 from auth_service.config import Settings
 from auth_service.request_deadline import RequestDeadlineMiddleware
 from auth_service.resources import Resources, build_resources
-from auth_service.routes import auth_router, install_domain_errors, jwks_router
+from auth_service.routes import auth_router, install_domain_errors, jwks_router, sessions_router
 from shared import ClientIpResolver, parse_networks
 from shared.web import Readiness, build_service_app
 
@@ -63,7 +63,7 @@ def create_app(
     app = build_service_app(
         title="auth-service", version=__version__, readiness=readiness, lifespan=lifespan,
         metrics_host=settings.METRICS_HOST, metrics_port=settings.METRICS_PORT,
-        description="Register, login, refresh rotation, logout and JWKS.",
+        description="Register, login, refresh rotation, logout, sessions and JWKS.",
         # Login throttling and the access log both see the client behind the gateway.
         client_ips=ClientIpResolver(parse_networks(settings.TRUSTED_PROXIES)),
     )
@@ -75,5 +75,6 @@ def create_app(
         Middleware(RequestDeadlineMiddleware, seconds=settings.REDIS_WAIT_BUDGET_SECONDS))
     install_domain_errors(app)
     app.include_router(auth_router)
+    app.include_router(sessions_router)
     app.include_router(jwks_router)
     return app

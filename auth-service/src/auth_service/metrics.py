@@ -25,3 +25,13 @@ UNREPLICATED_WRITES = Counter(
     "Writes that had to survive a failover but no replica acknowledged in time",
     ["operation", "reason"],  # reason: no_replica | no_ack
 )
+SESSIONS_ENDED = Counter(
+    "auth_sessions_ended_total", "Sessions ended, by why",
+    # logout | ended (by its owner) | admin | evicted (per-user bound) | reused | user_inactive
+    ["reason"],
+)
+REVOCATIONS_PUBLISHED = Counter(
+    "auth_revocations_published_total",
+    "Entries appended to the revocation log (an ended session's access tokens)",
+    ["reason"],
+)

@@ -1,4 +1,7 @@
-"""Refresh-token families in the Redis Cluster, every multi-key update one Lua script.
+"""Legacy refresh-token families (the tokens `<family>.<secret>` issued before sessions,
+auth_service.session_store), every multi-key update one Lua script. They are read until
+they expire; a family's first refresh migrates it to a session of the same id (use_cases/
+refresh.py), so nothing new is written here but the spending of its last legacy token.
 
 Keys of a family share the `{family}` hash tag, so each script runs in one slot and is
 atomic: a failover replicates all of a rotation or none of it.
@@ -26,7 +29,7 @@ return 1
 
 # ARGV: mode (check|rotate), grace_ms, ttl_s, [successor refresh, access, expires_in, hash]
 _PRESENT = """
-local m = redis.call('HMGET', KEYS[1], 'user', 'revoked')
+local m = redis.call('HMGET', KEYS[1], 'user', 'revoked', 'created')
 if not m[1] then return {'invalid'} end
 if m[2] and m[2] ~= '' then return {'revoked', m[1], m[2]} end
 local t = redis.call('HMGET', KEYS[2], 'state', 'spent_at')
@@ -42,7 +45,7 @@ if t[1] == 'spent' then
   redis.call('HSET', KEYS[1], 'revoked', 'reused')
   return {'reused', m[1]}
 end
-if ARGV[1] == 'check' then return {'live', m[1]} end
+if ARGV[1] == 'check' then return {'live', m[1], m[3]} end
 local ttl = tonumber(ARGV[3])
 redis.call('HSET', KEYS[2], 'state', 'spent', 'spent_at', now_ms, 'next', ARGV[7])
 redis.call('HSET', KEYS[4], 'state', 'live')
@@ -75,6 +78,8 @@ class Presentation:
     user_id: str | None = None
     reason: str | None = None  # why a revoked family was revoked
     pair: TokenPair | None = None  # the successor pair, for a replay in the grace window
+    amr: list[str] | None = None  # a live session's authentication methods
+    created: int | None = None  # a live legacy family's creation (Unix seconds)
 
 
 def _text(value: Any) -> str:
@@ -89,6 +94,8 @@ def _presentation(reply: list[Any]) -> Presentation:
     if verdict == "replay":
         pair = TokenPair(_text(reply[3]), _text(reply[2]), int(_text(reply[4])))
         return Presentation(verdict, user_id, pair=pair)
+    if verdict == "live" and len(reply) > 2:
+        return Presentation(verdict, user_id, created=int(_text(reply[2])))
     return Presentation(verdict, user_id)
 
 
@@ -97,7 +104,8 @@ def _keys(family: str) -> tuple[str, str]:
 
 
 class RefreshTokenStore:
-    """Families of refresh tokens: create, check, rotate, revoke."""
+    """Legacy families of refresh tokens: check, rotate, revoke (create: only for tests of
+    the migration, which need the state an older release wrote)."""
 
     def __init__(self, store: RedisStore, *, ttl_seconds: int, grace_seconds: float) -> None:
         self.store = store

@@ -10,10 +10,12 @@ from auth_service.device_tokens import DeviceTokens
 from auth_service.keys import KeyStore, ensure_keys
 from auth_service.redis_store import RedisStore
 from auth_service.refresh_tokens import RefreshTokenStore
+from auth_service.revocations import RevocationPublisher
+from auth_service.session_store import SessionStore
 from auth_service.throttle import LoginThrottle, Policy
 from auth_service.token_pairs import TokenMinter
 from auth_service.tokens import AccessTokenIssuer
-from auth_service.use_cases import Login, Logout, Refresh, Register
+from auth_service.use_cases import Login, Logout, Refresh, Register, SessionAdmin, Sessions
 from auth_service.users_client import UsersClient
 from shared import JwtVerifier
 from shared.passwords import PasswordHasher
@@ -28,21 +30,27 @@ class Resources:
     keys: KeyStore
     hasher: PasswordHasher
     verifier: JwtVerifier
-    refresh_tokens: RefreshTokenStore
+    refresh_tokens: RefreshTokenStore  # legacy families, read until they expire
+    session_store: SessionStore
+    revocations: RevocationPublisher
     throttle: LoginThrottle
     minter: TokenMinter
     register: Register = field(init=False)
+    sessions: Sessions = field(init=False)
+    session_admin: SessionAdmin = field(init=False)
     login: Login = field(init=False)
     refresh: Refresh = field(init=False)
     logout: Logout = field(init=False)
 
     def __post_init__(self) -> None:
         self.register = Register(users=self.users, hasher=self.hasher)
+        self.sessions = Sessions(store=self.session_store, publisher=self.revocations)
+        self.session_admin = SessionAdmin(users=self.users)
         self.login = Login(throttle=self.throttle, users=self.users, hasher=self.hasher,
-                           minter=self.minter, refresh_tokens=self.refresh_tokens)
-        self.refresh = Refresh(refresh_tokens=self.refresh_tokens, users=self.users,
-                               minter=self.minter)
-        self.logout = Logout(refresh_tokens=self.refresh_tokens)
+                           minter=self.minter, sessions=self.sessions)
+        self.refresh = Refresh(sessions=self.sessions, legacy=self.refresh_tokens,
+                               users=self.users, minter=self.minter)
+        self.logout = Logout(sessions=self.sessions, legacy=self.refresh_tokens)
 
     async def aclose(self) -> None:
         await self.users.aclose()
@@ -98,6 +106,13 @@ def build_resources(
             store, ttl_seconds=settings.REFRESH_TOKEN_TTL_SECONDS,
             grace_seconds=settings.REFRESH_REUSE_GRACE_SECONDS,
         ),
+        session_store=SessionStore(
+            store, ttl_seconds=settings.REFRESH_TOKEN_TTL_SECONDS,
+            grace_seconds=settings.REFRESH_REUSE_GRACE_SECONDS,
+            max_per_user=settings.MAX_SESSIONS_PER_USER,
+        ),
+        revocations=RevocationPublisher(store,
+                                        access_token_ttl=settings.ACCESS_TOKEN_TTL_SECONDS),
         throttle=build_throttle(settings, store),
         minter=TokenMinter(AccessTokenIssuer(
             keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE,

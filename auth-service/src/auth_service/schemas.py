@@ -87,3 +87,21 @@ class Jwks(BaseModel):
     """A JSON Web Key Set of public signing keys."""
 
     keys: list[dict[str, Any]]
+
+
+class SessionPublic(BaseModel):
+    """A live session (one refresh-token family), as its owner or an admin sees it."""
+
+    id: str  # the `sid` claim of its access tokens
+    created_at: datetime
+    last_used_at: datetime  # its last refresh (or its creation)
+    ip: str  # the client IP that signed in
+    user_agent: str  # that client's User-Agent, cut to 256 characters
+    amr: list[str]  # how it authenticated ("pwd"; "otp" with MFA)
+    current: bool  # the caller's own session (the bearer token's `sid`)
+
+
+class SessionList(BaseModel):
+    """A user's live sessions, most recently used first."""
+
+    items: list[SessionPublic]

@@ -1,4 +1,4 @@
-"""A new access token and refresh token of one family, minted together."""
+"""A new access token and refresh token of one session, minted together."""
 
 from auth_service.tokens import AccessTokenIssuer, TokenPair, new_refresh_token
 
@@ -7,9 +7,9 @@ class TokenMinter:
     def __init__(self, issuer: AccessTokenIssuer) -> None:
         self.issuer = issuer
 
-    def mint(self, user_id: str, role: str, family: str) -> TokenPair:
+    def mint(self, user_id: str, role: str, session_id: str, amr: list[str]) -> TokenPair:
         return TokenPair(
-            access_token=self.issuer.issue(user_id, [role]),
-            refresh_token=new_refresh_token(family),
+            access_token=self.issuer.issue(user_id, [role], session_id=session_id, amr=amr),
+            refresh_token=new_refresh_token(user_id, session_id),
             expires_in=self.issuer.ttl_seconds,
         )

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Cookie, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from auth_service.deps import ClientIp, CurrentPrincipal, ResourcesDep
+from auth_service.deps import ClientIp, CurrentPrincipal, ResourcesDep, UserAgent
 from auth_service.schemas import (
     LoginRequest,
     LoginResponse,
@@ -79,12 +79,14 @@ async def _login_body(request: Request) -> LoginRequest:
              responses={200: _DEVICE_COOKIE_SET, 401: _PROBLEM, 422: _PROBLEM, 429: _PROBLEM,
                         503: _PROBLEM})
 async def login(request: Request, response: Response, resources: ResourcesDep,
-                client_ip: ClientIp, device_cookie: DeviceCookie = None) -> LoginResponse:
-    """Exchange email and password for an access token, a refresh token and a device token."""
+                client_ip: ClientIp, user_agent: UserAgent,
+                device_cookie: DeviceCookie = None) -> LoginResponse:
+    """Exchange email and password for an access token, a refresh token and a device token
+    (a new session)."""
     body = await _login_body(request)
     email = normalise_email(body.email)
     signed_in = await resources.login(email, body.password, client_ip,
-                                      (body.device_token, device_cookie))
+                                      (body.device_token, device_cookie), user_agent)
     settings = resources.settings
     response.set_cookie(DEVICE_COOKIE, signed_in.device_token,
                         max_age=settings.DEVICE_TOKEN_TTL_SECONDS, path="/auth",
@@ -96,9 +98,10 @@ async def login(request: Request, response: Response, resources: ResourcesDep,
 
 @router.post("/refresh", response_model=TokenResponse,
              responses={401: _PROBLEM, 503: _PROBLEM})
-async def refresh(body: RefreshRequest, resources: ResourcesDep) -> TokenResponse:
-    """Spend a refresh token for a new pair."""
-    pair = await resources.refresh(body.refresh_token)
+async def refresh(body: RefreshRequest, resources: ResourcesDep, client_ip: ClientIp,
+                  user_agent: UserAgent) -> TokenResponse:
+    """Spend a refresh token for a new pair of the same session."""
+    pair = await resources.refresh(body.refresh_token, client_ip, user_agent)
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token,
                          expires_in=pair.expires_in)
 
@@ -106,7 +109,8 @@ async def refresh(body: RefreshRequest, resources: ResourcesDep) -> TokenRespons
 @router.post("/logout", status_code=204, response_class=Response,
              responses={401: _PROBLEM, 503: _PROBLEM})
 async def logout(body: LogoutRequest, resources: ResourcesDep, principal: CurrentPrincipal) -> None:
-    """End the refresh token's session (its whole family), if it is the caller's."""
+    """End the refresh token's session (its whole family), if it is the caller's; its
+    access tokens are refused everywhere within about a second."""
     # A token of someone else's, or an unknown one, is a silent no-op: the answer must not
     # tell a caller anything about tokens that are not theirs.
     await resources.logout(body.refresh_token, principal.subject)

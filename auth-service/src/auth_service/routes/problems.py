@@ -29,6 +29,10 @@ def problem_for(exc: Exception) -> ProblemError:
         case errors.RefreshTokenReused():
             return ProblemError(401, "refresh_token_reused",
                                 "Refresh token was already used; the session has been revoked")
+        case errors.NotAdmin():
+            return ProblemError(403, "forbidden", "Administrator role required")
+        case errors.UserNotFound():
+            return ProblemError(404, "user_not_found", "No such user")
         case errors.EmailTaken():
             return ProblemError(409, "email_taken", "An account with this email exists")
         case errors.StoreUnavailable():

@@ -5,5 +5,6 @@ from auth_service.use_cases.login import Login
 from auth_service.use_cases.logout import Logout
 from auth_service.use_cases.refresh import Refresh
 from auth_service.use_cases.register import Register
+from auth_service.use_cases.sessions import SessionAdmin, Sessions
 
-__all__ = ["Login", "Logout", "Refresh", "Register"]
+__all__ = ["Login", "Logout", "Refresh", "Register", "SessionAdmin", "Sessions"]

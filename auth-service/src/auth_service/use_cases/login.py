@@ -1,15 +1,15 @@
 """Login: throttling before any work, the same work for unknown and known accounts, a new
-refresh-token family for the account."""
+session (refresh-token family) for the account."""
 
-import time
 from dataclasses import dataclass
 
 from auth_service.errors import AuthError, InvalidCredentials, LoginThrottled
 from auth_service.metrics import LOGINS
-from auth_service.refresh_tokens import RefreshTokenStore
+from auth_service.session_store import NewSession
 from auth_service.throttle import LoginThrottle
 from auth_service.token_pairs import TokenMinter
-from auth_service.tokens import RefreshToken, TokenPair, new_family_id
+from auth_service.tokens import TokenPair, new_session_id
+from auth_service.use_cases.sessions import Sessions
 from auth_service.users_client import Credentials, UsersClient
 from shared import get_logger
 from shared.passwords import HashingBusy, PasswordCheck, PasswordHasher
@@ -25,24 +25,25 @@ class SignIn:
 
 class Login:
     def __init__(self, *, throttle: LoginThrottle, users: UsersClient, hasher: PasswordHasher,
-                 minter: TokenMinter, refresh_tokens: RefreshTokenStore) -> None:
+                 minter: TokenMinter, sessions: Sessions) -> None:
         self.throttle = throttle
         self.users = users
         self.hasher = hasher
         self.minter = minter
-        self.refresh_tokens = refresh_tokens
+        self.sessions = sessions
 
     async def __call__(self, email: str, password: str, client_ip: str,
-                       device_tokens: tuple[str | None, ...] = ()) -> SignIn:
-        """A token pair of a new family and the client's device token; InvalidCredentials,
+                       device_tokens: tuple[str | None, ...] = (),
+                       user_agent: str = "") -> SignIn:
+        """A token pair of a new session and the client's device token; InvalidCredentials,
         LoginThrottled. `device_tokens`: what the client presented (body, cookie)."""
         account, device_token = await self.authenticate(email, password, client_ip,
                                                         device_tokens)
-        pair = self.minter.mint(account.id, account.role, new_family_id())
-        token = RefreshToken.parse(pair.refresh_token)
-        assert token is not None
-        await self.refresh_tokens.create_family(token.family, pair.refresh_token, account.id,
-                                                int(time.time()))
+        amr = ["pwd"]
+        session_id = new_session_id()
+        pair = self.minter.mint(account.id, account.role, session_id, amr)
+        await self.sessions.start(NewSession(account.id, session_id, pair.refresh_token,
+                                             client_ip, user_agent, amr))
         return SignIn(pair, device_token)
 
     async def authenticate(self, email: str, password: str, client_ip: str,
