@@ -42,6 +42,40 @@ def test_router_table() -> None:
     assert router.own("/users/me") is None
 
 
+SESSION_ROUTES = {
+    "/auth/sessions": "/auth/sessions",
+    "/auth/sessions/AbC_-0123456789abcdefgh": "/auth/sessions/{session_id}",
+    "/auth/admin/users/3f2b9a1c-0000-4000-8000-000000000001/sessions":
+        "/auth/admin/users/{user_id}/sessions",
+    "/auth/admin/users/3f2b9a1c-0000-4000-8000-000000000001/sessions/AbC_-0123456789abcdefgh":
+        "/auth/admin/users/{user_id}/sessions/{session_id}",
+}
+
+
+@pytest.mark.parametrize(("path", "template"), SESSION_ROUTES.items())
+def test_session_routes_need_a_token_and_are_labelled_by_template(path: str,
+                                                                   template: str) -> None:
+    router = Router()
+    route = router.match(path)
+    assert route is not None
+    assert route.target is Target.AUTH
+    assert route.protected
+    assert router.label(path) == template
+
+
+@pytest.mark.parametrize("path", [
+    "/auth/sessions/", "/auth/sessions/a/b", "/auth/sessions/a b", "/auth/sessions/caf\u00e9",
+    "/auth/sessions/{session_id}", "/auth/admin/users", "/auth/admin/users/x",
+    "/auth/admin/users/x/sessions/", "/auth/admin/users//sessions", "/auth/admin/users/x/y",
+    "/auth/admin/users/x/sessions/y/z", "/auth/admin/users/x/internal/sessions",
+    "/auth/sessions/internal", "/auth/Sessions",
+])
+def test_session_route_lookalikes_are_not_routed(path: str) -> None:
+    router = Router()
+    assert router.match(path) is None
+    assert router.label(path) == "<unmatched>"
+
+
 @pytest.mark.parametrize("path", [*TRICKS, "/users\\me", "/users/me\x01"])
 async def test_tricks_get_400_problem_and_are_never_forwarded(
         gw: RunningGateway, stack: Stack, path: str) -> None:

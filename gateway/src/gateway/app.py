@@ -140,7 +140,10 @@ class Gateway:
         resources = self.resources
         assert resources is not None, "lifespan did not run"
         if resources.limiter is not None:
-            policy = self.policies.get(x.scope["path"], self.default_policy)
+            path = x.scope["path"]
+            policy = self.policies.get(path)
+            if policy is None:  # a route template's (`/auth/sessions/{session_id}`), if any
+                policy = self.policies.get(self.router.label(path), self.default_policy)
             decision = await resources.limiter.check(policy, x.client_ip)
             if decision is None:
                 self.metrics.ratelimit.labels("unavailable", "refused").inc()

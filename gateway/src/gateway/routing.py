@@ -62,11 +62,39 @@ def query_problem(query: bytes) -> str | None:
     return None
 
 
+# One `{name}` segment of a route template: an id, never a separator or an encoded byte.
+_PARAM = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+class _Template:
+    """A route with `{name}` segments; its template is the limiter's and metrics' name."""
+
+    __slots__ = ("route", "segments", "template")
+
+    def __init__(self, template: str, route: Route) -> None:
+        self.template = template
+        self.route = route
+        self.segments = template.split("/")
+
+    def matches(self, parts: list[str]) -> bool:
+        if len(parts) != len(self.segments):
+            return False
+        for part, segment in zip(parts, self.segments, strict=True):
+            if segment.startswith("{"):
+                if not _PARAM.fullmatch(part):
+                    return False
+            elif part != segment:
+                return False
+        return True
+
+
 class Router:
-    """Exact public routes plus the `/users/` prefix; everything else is not found."""
+    """Exact public routes, a few route templates, and the `/users/` prefix; everything
+    else is not found."""
 
     def __init__(self) -> None:
         auth = Route(Target.AUTH, protected=False)
+        auth_bearer = Route(Target.AUTH, protected=True)
         self._exact: dict[str, Route] = {
             "/health/live": Route(Target.LIVE, protected=False),
             "/health/ready": Route(Target.READY, protected=False),
@@ -74,9 +102,16 @@ class Router:
             "/auth/register": auth,
             "/auth/login": auth,
             "/auth/refresh": auth,
-            "/auth/logout": Route(Target.AUTH, protected=True),
+            "/auth/logout": auth_bearer,
+            "/auth/sessions": auth_bearer,
             "/users": Route(Target.USERS, protected=True),
         }
+        # Admin rights are checked by the auth service (by the token and the account).
+        self._templates = [
+            _Template("/auth/sessions/{session_id}", auth_bearer),
+            _Template("/auth/admin/users/{user_id}/sessions", auth_bearer),
+            _Template("/auth/admin/users/{user_id}/sessions/{session_id}", auth_bearer),
+        ]
         self._users = Route(Target.USERS, protected=True)
 
     def own(self, path: str) -> Route | None:
@@ -86,10 +121,23 @@ class Router:
             return route
         return None
 
+    def _template(self, path: str) -> _Template | None:
+        if not path.startswith("/auth/") or "/internal" in path.lower():
+            return None
+        parts = path.split("/")
+        for template in self._templates:
+            if template.matches(parts):
+                return template
+        return None
+
     def label(self, path: str) -> str:
-        """The route template for metrics: bounded cardinality, whatever the path."""
+        """The route template for metrics and limiter policies: bounded cardinality,
+        whatever the path."""
         if path in self._exact or path == "/users/me":
             return path
+        template = self._template(path)
+        if template is not None:
+            return template.template
         if path.startswith("/users/") and "/internal" not in path.lower():
             return "/users/{user_id}"
         return UNMATCHED_ROUTE
@@ -102,6 +150,9 @@ class Router:
         route = self._exact.get(path)
         if route is not None:
             return route
+        template = self._template(path)
+        if template is not None:
+            return template.route
         if path.startswith("/users/"):
             return self._users
         return None
