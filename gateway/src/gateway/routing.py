@@ -62,10 +62,6 @@ def query_problem(query: bytes) -> str | None:
     return None
 
 
-# One `{name}` segment of a route template: an id, never a separator or an encoded byte.
-_PARAM = re.compile(r"[A-Za-z0-9_-]{1,128}")
-
-
 class _Template:
     """A route with `{name}` segments; its template is the limiter's and metrics' name."""
 
@@ -80,8 +76,10 @@ class _Template:
         if len(parts) != len(self.segments):
             return False
         for part, segment in zip(parts, self.segments, strict=True):
+            # A `{name}` segment: any one non-empty segment (the path is unambiguous by
+            # now); the service decides whether it names anything.
             if segment.startswith("{"):
-                if not _PARAM.fullmatch(part):
+                if not part:
                     return False
             elif part != segment:
                 return False

@@ -60,13 +60,19 @@ PROBLEM = "application/problem+json"
 # What each schema must at least contain: a schema that lost operations fails loudly.
 EXPECTED = {
     "auth-service": {"POST /auth/register", "POST /auth/login", "POST /auth/refresh",
-                     "POST /auth/logout", "GET /.well-known/jwks.json"},
+                     "POST /auth/logout", "GET /.well-known/jwks.json", "GET /auth/sessions",
+                     "DELETE /auth/sessions", "DELETE /auth/sessions/{session_id}",
+                     "GET /auth/admin/users/{user_id}/sessions",
+                     "DELETE /auth/admin/users/{user_id}/sessions",
+                     "DELETE /auth/admin/users/{user_id}/sessions/{session_id}"},
     "user-service": {"GET /users/me", "PATCH /users/me", "DELETE /users/me", "GET /users",
                      "GET /users/{user_id}", "PATCH /users/{user_id}",
                      "DELETE /users/{user_id}"},
 }
-# Operations that end the caller's account get a fresh one for every example.
-CONSUMES_ACCOUNT = {"DELETE /users/me"}
+# Operations that end the caller's account (or may end its session) get a fresh one for
+# every example.
+CONSUMES_ACCOUNT = {"DELETE /users/me", "DELETE /auth/sessions",
+                    "DELETE /auth/sessions/{session_id}"}
 
 
 def _settings(max_examples: int) -> settings:
