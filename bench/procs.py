@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import redis
+from devstack import redis_topology
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -82,7 +82,8 @@ class RedisCounter:
     """Commands executed per node (INFO commandstats), to count round trips per request."""
 
     def __init__(self, ports: list[int]) -> None:
-        self.clients = {port: redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+        # As the cluster's admin user (devstack remembers its login per node).
+        self.clients = {port: redis_topology.client((redis_topology.HOST, port), timeout=5)
                         for port in ports}
 
     def masters(self) -> list[int]:

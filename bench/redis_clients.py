@@ -19,9 +19,10 @@ import redis.asyncio.cluster as redis_cluster
 import uvloop
 
 from devstack.ports import free_ports
+from devstack.redis_acl import Login
 from devstack.redis_cluster import RedisCluster
 from gateway.ratelimit import SLIDING_WINDOW_LUA
-from shared.redis import RedisClusterClient, Script
+from shared.redis import Credentials, RedisClusterClient, Script
 
 Call = Callable[[int], Awaitable[object]]
 
@@ -43,9 +44,11 @@ def _args(i: int) -> tuple[list[str], list[object]]:
     return [f"bench:{{default:10.0.{i % 50}.1}}"], [1_000_000, 60_000, f"m{i}"]
 
 
-async def _measure(nodes: list[tuple[str, int]], calls: int) -> list[tuple[str, str, float]]:
+async def _measure(nodes: list[tuple[str, int]], calls: int,
+                   admin: Login) -> list[tuple[str, str, float]]:
     results = []
-    ours = RedisClusterClient(nodes, timeout=2.0)
+    ours = RedisClusterClient(nodes, timeout=2.0,
+                              credentials=Credentials(admin.username, admin.password))
     script = Script(SLIDING_WINDOW_LUA)
     await ours.initialize(script)
 
@@ -54,7 +57,8 @@ async def _measure(nodes: list[tuple[str, int]], calls: int) -> list[tuple[str, 
         return await ours.evalsha(script, keys, args)  # type: ignore[arg-type]
 
     theirs = redis_cluster.RedisCluster(
-        startup_nodes=[redis_cluster.ClusterNode(h, p) for h, p in nodes])
+        startup_nodes=[redis_cluster.ClusterNode(h, p) for h, p in nodes],
+        username=admin.username, password=admin.password)
     registered = theirs.register_script(SLIDING_WINDOW_LUA)
 
     async def theirs_call(i: int) -> object:
@@ -80,7 +84,7 @@ def main() -> int:
         try:
             cluster.start()
             nodes = [("127.0.0.1", port) for port in cluster.ports]
-            results = uvloop.run(_measure(nodes, calls))
+            results = uvloop.run(_measure(nodes, calls, cluster.admin))
         finally:
             cluster.close()
     hiredis = redis.utils.HIREDIS_AVAILABLE

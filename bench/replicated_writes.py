@@ -16,7 +16,7 @@ import time
 import uuid
 
 from devstack.testkit.fixtures import start_redis_cluster
-from shared.redis import RedisClusterClient, Script, parse_nodes
+from shared.redis import Credentials, RedisClusterClient, Script, parse_nodes
 
 # The shape of a rotation: mark one hash spent, create the next, refresh two expiries.
 WRITE = Script("""
@@ -68,8 +68,9 @@ async def _concurrent(client: RedisClusterClient, replicated: bool, n: int) -> f
     return per_worker * 16 / (time.perf_counter() - began)
 
 
-async def measure(nodes: str, pids: list[int], writes: int, rounds: int) -> None:
-    client = RedisClusterClient(parse_nodes(nodes), timeout=2.0)
+async def measure(nodes: str, admin: Credentials, pids: list[int], writes: int,
+                  rounds: int) -> None:
+    client = RedisClusterClient(parse_nodes(nodes), timeout=2.0, credentials=admin)
     await client.initialize(WRITE)
     while set(client.replica_counts.values()) != {1}:  # replicas listed once they synced
         await _write(client, False)
@@ -104,7 +105,8 @@ def main() -> None:
     cluster, dispose = start_redis_cluster()
     try:
         pids = [cluster.supervisor.pid(cluster.program_name(port)) for port in cluster.ports]
-        asyncio.run(measure(cluster.nodes, pids, writes, rounds))
+        admin = Credentials(cluster.admin.username, cluster.admin.password)
+        asyncio.run(measure(cluster.nodes, admin, pids, writes, rounds))
     finally:
         dispose()
 

@@ -28,7 +28,7 @@ GATEWAY_VARIANTS = {
     "gateway_bare": {"RATE_LIMIT_ENABLED": "false", "JWT_ENABLED": "false"},
     # W5: the default policy (30 per 60 s), its own key prefix.
     "gateway_w5": {"RATE_LIMIT_REQUESTS": "30", "RATE_LIMIT_WINDOW_SECONDS": "60",
-                   "RATE_LIMIT_KEY_PREFIX": "rlw5"},
+                   "RATE_LIMIT_KEY_PREFIX": "rl:w5"},
 }
 # Seeding only: cheap argon2 so 1,000 users register in seconds, and tokens that outlive
 # the run (the gateway caches a verified token until its exp).

@@ -51,7 +51,7 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make_settings(redis_cluster: Any, keys_dir: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "ENVIRONMENT": "test", "REDIS_NODES": redis_cluster.nodes,
+            "ENVIRONMENT": "test", **redis_cluster.service_env("auth-service"),
             "INTERNAL_API_TOKEN": INTERNAL_TOKEN, "JWT_KEYS_DIR": keys_dir,
             "USER_SERVICE_URL": "http://user-service", "REDIS_SOCKET_TIMEOUT_MS": 1000,
             "METRICS_PORT": 0,  # apps under test open no metrics listener on a fixed port

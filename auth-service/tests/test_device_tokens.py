@@ -86,7 +86,9 @@ def test_production_refuses_the_placeholder_secret_and_a_cookie_without_secure(
     tmp_path: Any,
 ) -> None:
     base = {"ENVIRONMENT": "production", "JWT_KEYS_DIR": tmp_path,
-            "INTERNAL_API_TOKEN": "a real internal token, long enough"}
+            "INTERNAL_API_TOKEN": "a real internal token, long enough",
+            "REDIS_USERNAME": "auth-service",
+            "REDIS_PASSWORD": "a real Redis password, long enough"}
     with pytest.raises(ValidationError, match="THROTTLE_SECRET"):
         Settings(**base)
     real = {**base, "THROTTLE_SECRET": "a real throttle secret, long enough"}

@@ -165,16 +165,16 @@ async def serve_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
 class Stack:
     auth: Upstream
     users: Upstream
-    nodes: str
+    redis_env: dict[str, str]  # REDIS_NODES and the gateway's ACL login
     start: Callable[..., Awaitable[RunningGateway]]
     defaults: dict[str, Any] = field(default_factory=dict)
 
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "ENVIRONMENT": "test", "REDIS_NODES": self.nodes,
+            "ENVIRONMENT": "test", **self.redis_env,
             "AUTH_SERVICE_URL": self.auth.url, "USER_SERVICE_URL": self.users.url,
             "JWKS_URL": f"{self.auth.url}/.well-known/jwks.json",
-            "RATE_LIMIT_KEY_PREFIX": f"t{uuid.uuid4().hex[:12]}",
+            "RATE_LIMIT_KEY_PREFIX": f"rl:t{uuid.uuid4().hex[:12]}",
             "JWKS_MIN_REFETCH_SECONDS": 0.2, "READINESS_CACHE_SECONDS": 0.0,
             "METRICS_PORT": free_port(),  # several gateways per test process
         }
@@ -184,7 +184,7 @@ class Stack:
 
 
 @asynccontextmanager
-async def gateway_stack(nodes: str, **defaults: Any) -> AsyncIterator[Stack]:
+async def gateway_stack(redis_env: dict[str, str], **defaults: Any) -> AsyncIterator[Stack]:
     async with AsyncExitStack() as stack:
         auth = await stack.enter_async_context(serve_upstream())
         users = await stack.enter_async_context(serve_upstream())
@@ -197,7 +197,7 @@ async def gateway_stack(nodes: str, **defaults: Any) -> AsyncIterator[Stack]:
                 await wait_for(lambda: running.app.resources is not None and _keys_loaded(running))
             return running
 
-        holder = Stack(auth, users, nodes, start, defaults)
+        holder = Stack(auth, users, redis_env, start, defaults)
         yield holder
 
 
@@ -224,7 +224,7 @@ async def stack(redis_cluster: Any) -> AsyncIterator[Stack]:
     burst (or a busy CI machine) can stall it past the production Redis budget; an
     overrun is "Redis trouble" and hands the decision to the fallback limiter, which is
     not what these tests are about. The fault tests keep the production budget."""
-    async with gateway_stack(redis_cluster.nodes, REDIS_BUDGET_MS=2000) as s:
+    async with gateway_stack(redis_cluster.service_env("gateway"), REDIS_BUDGET_MS=2000) as s:
         yield s
 
 

@@ -37,15 +37,15 @@ class GatewayProcess:
 
 
 @contextlib.asynccontextmanager
-async def gateway_process(stack: Stack, nodes: str, **env: Any) -> AsyncIterator[GatewayProcess]:
+async def gateway_process(stack: Stack, **env: Any) -> AsyncIterator[GatewayProcess]:
     """The `gateway` entry point as deployed, in its own process, with `env` settings."""
     port = free_port()
     environment = {**os.environ, "PORT": str(port), "METRICS_PORT": str(free_port()),
-                   "REDIS_NODES": nodes,
+                   **stack.redis_env,
                    "AUTH_SERVICE_URL": stack.auth.url, "USER_SERVICE_URL": stack.users.url,
                    "JWKS_URL": f"{stack.auth.url}/.well-known/jwks.json",
                    "ENVIRONMENT": "test", "LOG_LEVEL": "warning",
-                   "RATE_LIMIT_REQUESTS": "100000", "RATE_LIMIT_KEY_PREFIX": f"edge{port}",
+                   "RATE_LIMIT_REQUESTS": "100000", "RATE_LIMIT_KEY_PREFIX": f"rl:edge{port}",
                    **{name: str(value) for name, value in env.items()}}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-c", "from gateway.main import run; run()", env=environment,
@@ -87,7 +87,7 @@ def problem_of(raw: bytes) -> tuple[dict[bytes, bytes], dict[str, Any]]:
 
 async def test_half_open_heads_are_closed_while_a_steady_client_is_served(
         stack: Stack, redis_cluster: Any) -> None:
-    async with gateway_process(stack, redis_cluster.nodes, HEADER_TIMEOUT_SECONDS=1,
+    async with gateway_process(stack, HEADER_TIMEOUT_SECONDS=1,
                                MAX_CONNECTIONS=6000, MAX_CONNECTIONS_PER_IP=200) as gw:
         baseline = gw.open_descriptors()
         half_open: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
@@ -129,7 +129,7 @@ async def test_half_open_heads_are_closed_while_a_steady_client_is_served(
 
 async def test_silent_connection_and_idle_keep_alive_are_closed(stack: Stack,
                                                                redis_cluster: Any) -> None:
-    async with gateway_process(stack, redis_cluster.nodes, HEADER_TIMEOUT_SECONDS=1,
+    async with gateway_process(stack, HEADER_TIMEOUT_SECONDS=1,
                                KEEP_ALIVE_TIMEOUT_SECONDS=1) as gw:
         reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
         assert await read_answer(reader) == b""  # sent nothing: closed without an answer
@@ -144,7 +144,7 @@ async def test_silent_connection_and_idle_keep_alive_are_closed(stack: Stack,
 
 async def test_a_body_that_stops_arriving_is_answered_408(stack: Stack,
                                                           redis_cluster: Any) -> None:
-    async with gateway_process(stack, redis_cluster.nodes, BODY_TIMEOUT_SECONDS=2) as gw:
+    async with gateway_process(stack, BODY_TIMEOUT_SECONDS=2) as gw:
         reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
         writer.write(b"POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
                      b"\r\nContent-Length: 50\r\n\r\n{\"em")
@@ -174,7 +174,7 @@ async def test_a_body_that_stops_arriving_is_answered_408(stack: Stack,
 
 async def test_connections_over_the_caps_get_a_quick_503(stack: Stack,
                                                          redis_cluster: Any) -> None:
-    async with gateway_process(stack, redis_cluster.nodes, MAX_CONNECTIONS_PER_IP=3,
+    async with gateway_process(stack, MAX_CONNECTIONS_PER_IP=3,
                                MAX_CONNECTIONS=6) as gw:
         held = []
         for _ in range(3):
@@ -242,7 +242,7 @@ def _post(port: int, headers: dict[str, str], body: Any, chunked: bool) -> tuple
 
 async def test_an_oversized_body_is_answered_413_to_clients_that_write_it_all(
         stack: Stack, redis_cluster: Any) -> None:
-    async with gateway_process(stack, redis_cluster.nodes) as gw:
+    async with gateway_process(stack) as gw:
         body = b"x" * (8 * 1024 * 1024)
         status, problem = await asyncio.to_thread(
             _post, gw.port, {"Content-Type": "application/json"}, body, False)
@@ -257,7 +257,7 @@ async def test_an_oversized_body_is_answered_413_to_clients_that_write_it_all(
 
 async def test_requests_the_parser_refuses_get_problem_json(stack: Stack,
                                                             redis_cluster: Any) -> None:
-    async with gateway_process(stack, redis_cluster.nodes) as gw:
+    async with gateway_process(stack) as gw:
         for request in (b"GET /health/live HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n",
                         b"GET /health/live HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
                         b"Content-Length: 2\r\n\r\nab",

@@ -20,10 +20,10 @@ async def test_entry_point_logs_one_json_line_per_request(stack: Stack,
                                                           redis_cluster: Any) -> None:
     port = free_port()
     env = {**os.environ, "PORT": str(port), "METRICS_PORT": str(free_port()),
-           "REDIS_NODES": redis_cluster.nodes,
+           **redis_cluster.service_env("gateway"),
            "AUTH_SERVICE_URL": stack.auth.url, "USER_SERVICE_URL": stack.users.url,
            "JWKS_URL": f"{stack.auth.url}/.well-known/jwks.json", "ENVIRONMENT": "test",
-           "RATE_LIMIT_KEY_PREFIX": f"main{port}"}
+           "RATE_LIMIT_KEY_PREFIX": f"rl:main{port}"}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-c", "from gateway.main import run; run()", env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)

@@ -17,7 +17,7 @@ DEAD_NODES = "127.0.0.1:9,127.0.0.1:10"  # nothing listens: connection refused
 
 @pytest.fixture
 async def dead_redis() -> AsyncIterator[Stack]:
-    async with gateway_stack(DEAD_NODES) as stack:
+    async with gateway_stack({"REDIS_NODES": DEAD_NODES}) as stack:
         yield stack
 
 
@@ -96,7 +96,7 @@ async def gateway_on_redis(
 ) -> AsyncIterator[tuple[RunningGateway, str]]:
     """A gateway on `cluster` (breaker cool-down 0.5 s, no JWT) whose first request from
     `ip` was allowed; yields it and that client's rate-limit key."""
-    async with gateway_stack(cluster.nodes) as stack:
+    async with gateway_stack(cluster.service_env("gateway")) as stack:
         gw = await stack.start(CIRCUIT_OPEN_SECONDS=0.5, JWT_ENABLED=False, **settings)
         assert (await timed_get(gw, DEFAULT_BUCKET_PATH, ip))[0] == 200
         yield gw, gw.app.default_policy.key(ip)

@@ -10,14 +10,16 @@ from typing import Any
 
 import redis
 
+from devstack import redis_topology
+
 from .conftest import gateway_stack
 
 HANG_GUARD = 30.0  # seconds; the verdicts are what the nodes and the gateway report
 
 
 def _assigned(port: int) -> int:
-    with redis.Redis(port=port) as node:
-        info = node.execute_command("CLUSTER", "INFO").decode()
+    with redis_topology.client((redis_topology.HOST, port)) as node:  # as the admin user
+        info = str(node.execute_command("CLUSTER", "INFO"))
     return int(dict(line.split(":", 1) for line in info.split())["cluster_slots_assigned"])
 
 
@@ -27,14 +29,15 @@ def _forget_slot_zero(ports: list[int]) -> None:
     while any(_assigned(port) != 16383 for port in ports):
         for port in ports:
             # A ResponseError: already unassigned on this node.
-            with redis.Redis(port=port) as node, contextlib.suppress(redis.ResponseError):
+            with redis_topology.client((redis_topology.HOST, port)) as node, \
+                    contextlib.suppress(redis.ResponseError):
                 node.execute_command("CLUSTER", "DELSLOTS", 0)
 
 
 async def test_uncovered_slots_are_reported_without_failing_readiness(
         redis_cluster_factory: Any) -> None:
     cluster = redis_cluster_factory()
-    async with gateway_stack(cluster.nodes, REDIS_BUDGET_MS=2000) as stack:
+    async with gateway_stack(cluster.service_env("gateway"), REDIS_BUDGET_MS=2000) as stack:
         gw = await stack.start()
         async with gw.client() as client:
             healthy = (await client.get("/health/ready")).json()["checks"]

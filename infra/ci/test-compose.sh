@@ -173,6 +173,11 @@ cat >"$WORK/.env" <<ENV
 INTERNAL_API_TOKEN=$(secret)
 THROTTLE_SECRET=$(secret)
 POSTGRES_PASSWORD=$(secret)
+REDIS_ADMIN_PASSWORD=$(secret)
+REDIS_REPLICATION_PASSWORD=$(secret)
+REDIS_GATEWAY_PASSWORD=$(secret)
+REDIS_AUTH_SERVICE_PASSWORD=$(secret)
+REDIS_USER_SERVICE_PASSWORD=$(secret)
 JWT_KEYS_HOST_DIR=$WORK/jwt-keys
 GATEWAY_PUBLISH=127.0.0.1:$port
 BASE_IMAGE=$BASE_IMAGE
@@ -243,6 +248,7 @@ gateway_netns() {
 }
 export E2E_COMPOSE_PROJECT=$PROJECT E2E_PODMAN_NETNS=/proc/$$/ns/net
 E2E_POSTGRES_PASSWORD=$(sed -n 's/^POSTGRES_PASSWORD=//p' "$WORK/.env"); export E2E_POSTGRES_PASSWORD
+E2E_REDIS_ADMIN_PASSWORD=$(sed -n 's/^REDIS_ADMIN_PASSWORD=//p' "$WORK/.env"); export E2E_REDIS_ADMIN_PASSWORD
 PYTEST=(uv run --frozen pytest -p no:cacheprovider -p devstack.testkit.compose_target)
 
 phase_start "tests"

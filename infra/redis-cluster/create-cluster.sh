@@ -8,6 +8,8 @@
 # slots, and every master has a replica replicating from it. Non-zero with each node's
 # problems after REDIS_CLUSTER_WAIT_SECONDS.
 #   REDIS_CLUSTER_NODES=redis-1:6379,redis-2:6379,...   (six host:port)
+#   REDIS_ADMIN_PASSWORD=...   (the ACL user `admin`; redis-cli reads it from REDISCLI_AUTH,
+#                               so it is never on a command line)
 #
 # Why not just cluster_state:ok: a node that has just started considers every peer reachable
 # until its first pings time out, so it says "ok" while it still talks to old addresses; and
@@ -15,12 +17,15 @@
 # yet), which one round of CLUSTER MEET from one node does not undo.
 set -eu
 nodes=$(echo "${REDIS_CLUSTER_NODES:?set REDIS_CLUSTER_NODES=host:port,...}" | tr ',' ' ')
+REDISCLI_AUTH=${REDIS_ADMIN_PASSWORD:?set REDIS_ADMIN_PASSWORD (the ACL user admin)}
+export REDISCLI_AUTH
+rcli() { redis-cli --no-auth-warning --user admin "$@"; }
 wait_s=${REDIS_CLUSTER_WAIT_SECONDS:-180}
 stable_s=${REDIS_CLUSTER_STABLE_SECONDS:-3}
 deadline=$(( $(date +%s) + wait_s ))
 
 log() { echo "redis-cluster-create: $*" >&2; }
-cli() { hp=$1; shift; redis-cli -h "${hp%:*}" -p "${hp##*:}" "$@" | tr -d '\r'; }
+cli() { hp=$1; shift; rcli -h "${hp%:*}" -p "${hp##*:}" "$@" | tr -d '\r'; }
 expired() { [ "$(date +%s)" -ge "$deadline" ]; }
 info_field() { cli "$1" cluster info 2>/dev/null | sed -n "s/^$2://p"; }
 
@@ -29,7 +34,7 @@ addrs=""
 for hp in $nodes; do
     delay=1
     until ip=$(getent hosts "${hp%:*}" | awk '{print $1; exit}') && [ -n "$ip" ] \
-            && [ "$(redis-cli -h "$ip" -p "${hp##*:}" ping 2>/dev/null)" = PONG ]; do
+            && [ "$(rcli -h "$ip" -p "${hp##*:}" ping 2>/dev/null)" = PONG ]; do
         expired && { log "node $hp not reachable after ${wait_s}s"; exit 1; }
         sleep "$delay"; [ "$delay" -lt 5 ] && delay=$((delay + 1))
     done
@@ -48,7 +53,7 @@ done
 if [ "$fresh" = yes ]; then
     log "creating the cluster"
     # shellcheck disable=SC2086
-    redis-cli --cluster create $addrs --cluster-replicas 1 --cluster-yes
+    rcli --cluster create $addrs --cluster-replicas 1 --cluster-yes
 else
     log "cluster already formed"
 fi

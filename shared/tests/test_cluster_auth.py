@@ -1,4 +1,4 @@
-"""The cluster client's AUTH against a real cluster whose default user is off: every
+"""The cluster client's AUTH against a real cluster (its default user is off): every
 connection it opens authenticates first (a node reached through MOVED too), a refused
 password fails the connection with a clear error, and no credentials is NOAUTH."""
 
@@ -27,17 +27,16 @@ USER = "tester"
 
 @pytest.fixture(scope="module")
 def locked_cluster(redis_cluster_factory: Any) -> tuple[Any, Credentials]:
-    """A cluster (this module's own) with one ACL user and the default user off; its
-    topology is read before (the helpers that read it do not authenticate)."""
+    """A cluster (this module's own) with one more ACL user, whose password the tests
+    know and may get wrong."""
     cluster = redis_cluster_factory()
     cluster.locked_view = cluster.view()
     cluster.locked_masters = cluster.masters()
     password = secrets.token_urlsafe(24)
     for port in cluster.ports:
-        with redis_topology.client((redis_topology.HOST, port)) as node:
+        with redis_topology.client((redis_topology.HOST, port)) as node:  # as admin
             node.execute_command("ACL", "SETUSER", USER, "on", f">{password}", "~*", "&*",
                                  "+@all")
-            node.execute_command("ACL", "SETUSER", "default", "off")
     return cluster, Credentials(USER, password)
 
 
@@ -121,9 +120,9 @@ async def test_without_credentials_the_cluster_refuses(locked_cluster: Any) -> N
             await client.initialize()
     finally:
         await client.aclose()
-    with redis_topology.client((redis_topology.HOST, cluster.ports[0])) as node, \
-            pytest.raises(redis.AuthenticationError):
-        node.ping()
+    anonymous = redis.Redis(host=redis_topology.HOST, port=cluster.ports[0], socket_timeout=2)
+    with anonymous, pytest.raises(redis.AuthenticationError):
+        anonymous.ping()
 
 
 async def test_auth_is_the_first_command_on_the_wire() -> None:

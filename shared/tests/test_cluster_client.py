@@ -14,7 +14,14 @@ from redis.crc import key_slot
 
 from devstack import redis_topology
 from devstack.testkit.traffic import poll
-from shared.redis import NodeConnection, RedisClusterClient, Script, encode, parse_nodes
+from shared.redis import (
+    Credentials,
+    NodeConnection,
+    RedisClusterClient,
+    Script,
+    encode,
+    parse_nodes,
+)
 
 # A counter with a limit, in the shape of the gateway's limiter: {allowed, remaining, member}
 # (the member echoed, so a reply can be matched to its call).
@@ -42,8 +49,14 @@ def on_loop(request: pytest.FixtureRequest) -> Callable[[Body], Awaitable[None]]
     return run
 
 
-def client_for(cluster: Any, timeout: float = 2.0) -> RedisClusterClient:
-    return RedisClusterClient(parse_nodes(cluster.nodes), timeout=timeout)
+def admin_of(cluster: Any) -> Credentials:
+    """The cluster's admin login (its nodes refuse anonymous clients)."""
+    return Credentials(cluster.admin.username, cluster.admin.password)
+
+
+def client_for(cluster: Any, timeout: float = 2.0, **options: Any) -> RedisClusterClient:
+    return RedisClusterClient(parse_nodes(cluster.nodes), timeout=timeout,
+                              credentials=admin_of(cluster), **options)
 
 
 def node_id(port: int) -> str:
@@ -88,8 +101,7 @@ async def test_a_failed_ping_of_the_masters_rereads_the_slot_map(redis_cluster: 
     """What the gateway's readiness probe relies on when it is the only Redis traffic: a
     master that moved (a container back at a new address) is found again."""
     async def body() -> None:
-        client = RedisClusterClient(parse_nodes(redis_cluster.nodes), timeout=1.0,
-                                    refresh_interval=0.0)
+        client = client_for(redis_cluster, timeout=1.0, refresh_interval=0.0)
         try:
             await client.initialize()
             real = set(client.masters)
@@ -113,8 +125,7 @@ async def test_calls_failed_by_aclose_start_no_new_slot_map_read(redis_cluster: 
     """A closed client stays closed: the calls its close fails are not "a node failed",
     so no background read (and no new connection) starts after it."""
     async def body() -> None:
-        client = RedisClusterClient(parse_nodes(redis_cluster.nodes), timeout=1.0,
-                                    refresh_interval=0.0)
+        client = client_for(redis_cluster, timeout=1.0, refresh_interval=0.0)
         await client.initialize(LIMITED_COUNTER)
         read_before = client._refreshing
         in_flight = client.evalsha_now(LIMITED_COUNTER, ["t:{cc:closing}"],
@@ -244,8 +255,9 @@ async def test_exact_counts_while_the_slot_migrates(
             target_conn.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", node_id(source))
             source_conn.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", node_id(target))
             await burst(moved_key, 10)  # the key is still on the source: served there
-            source_conn.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000,
-                                        "KEYS", moved_key)
+            admin = cluster.admin  # MIGRATE logs in to the target itself
+            source_conn.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "AUTH2",
+                                        admin.username, admin.password, "KEYS", moved_key)
             await asyncio.gather(burst(moved_key, 15), burst(new_key, 30))  # ASK -> target
             asking_redirects = client.redirects
             others = [p for p in cluster.masters() if p not in (source, target)]

@@ -13,7 +13,7 @@ import redis
 
 from devstack import binaries
 from devstack.ports import free_ports
-from shared import RedisSettings
+from shared import RedisSettings, ServiceSettings
 from shared.redis import ClusterUnavailable, cluster_client_from_settings
 
 
@@ -123,3 +123,17 @@ def test_the_password_comes_from_a_file(tmp_path: Path) -> None:
         RedisSettings(REDIS_PASSWORD="x", REDIS_PASSWORD_FILE=secret)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="not a file"):
         RedisSettings(REDIS_PASSWORD_FILE=tmp_path / "missing")
+
+
+class _ServiceWithRedis(ServiceSettings, RedisSettings):
+    """A service's settings as the services compose them."""
+
+
+def test_production_refuses_a_redis_login_without_a_password(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="REDIS_PASSWORD"):
+        _ServiceWithRedis(ENVIRONMENT="production", REDIS_USERNAME="gateway")
+    secret = tmp_path / "redis-password"
+    secret.write_text("a generated password, long enough\n")
+    _ServiceWithRedis(ENVIRONMENT="production", REDIS_USERNAME="gateway",
+                      REDIS_PASSWORD_FILE=secret)
+    _ServiceWithRedis(ENVIRONMENT="local")  # no AUTH is a local choice

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -16,6 +17,7 @@ from redis.cluster import RedisCluster as PyRedisCluster
 from devstack import binaries, redis_topology
 from devstack.paths import infra_dir
 from devstack.processes import ProcessError, Program, Supervisor
+from devstack.redis_acl import Login, RedisLogins
 from devstack.redis_faults import ClusterFaults
 from devstack.redis_topology import HOST, Address, ClusterNode
 
@@ -39,6 +41,18 @@ class RedisCluster(ClusterFaults[int]):
         self.supervisor = supervisor
         self.autorestart = autorestart
         self._owns_supervisor = owns_supervisor
+        # The ACL users' passwords live beside the data (state/data/secrets).
+        self.logins = RedisLogins(data_dir.parent / "secrets")
+        redis_topology.remember_login(self.logins.admin, [(HOST, port) for port in self.ports])
+
+    @property
+    def admin(self) -> Login:
+        """The login for cluster operations and inspections (tests, bench)."""
+        return self.logins.admin
+
+    def service_env(self, role: str) -> dict[str, str]:
+        """REDIS_NODES and the ACL login of the service `role`."""
+        return {"REDIS_NODES": self.nodes, **self.logins.service_env(role)}
 
     @classmethod
     def standalone(cls, state_dir: Path, ports: Sequence[int]) -> RedisCluster:
@@ -81,11 +95,14 @@ class RedisCluster(ClusterFaults[int]):
         node_dir.mkdir(parents=True, exist_ok=True)
         template = (infra_dir() / "redis-cluster" / "redis.conf").read_text()
         conf = node_dir / "redis.conf"
+        conf.touch(mode=0o600)  # it holds the replication password
+        conf.chmod(0o600)
         conf.write_text(template + "\n# Per node (written by devstack)\n"
                         f"port {port}\nbind {HOST}\n"
-                        # Safe only because the node listens on loopback.
+                        # Loopback only, and no one gets in without a password anyway.
                         "protected-mode no\n"
-                        f'dir "{node_dir}"\ncluster-config-file nodes.conf\n')
+                        f'dir "{node_dir}"\ncluster-config-file nodes.conf\n'
+                        + self.logins.node_config())
         return conf
 
     def programs(self) -> list[Program]:
@@ -121,13 +138,28 @@ class RedisCluster(ClusterFaults[int]):
         if not blank:
             raise ClusterError(f"Redis Cluster in {self.data_dir} is partially formed "
                                f"(known nodes per port: {known}); delete that dir to start over")
-        argv = [str(binaries.redis_cli()), "--cluster", "create",
-                *[f"{HOST}:{p}" for p in self.ports], "--cluster-replicas", "1", "--cluster-yes"]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        self.cluster_command("create", *[f"{HOST}:{p}" for p in self.ports],
+                             "--cluster-replicas", "1", timeout=120)
+        return True
+
+    def cluster_command(self, *args: str, timeout: float = 300.0) -> str:
+        """`redis-cli --cluster <args> --cluster-yes` as the admin user (the password in
+        the environment, not on the command line); its stdout, or ClusterError with its
+        output's tail."""
+        argv = [str(binaries.redis_cli()), "--cluster", *args, "--cluster-yes",
+                "--user", self.admin.username]
+        done = subprocess.run(argv, capture_output=True, text=True,
+                              timeout=timeout, check=False,
+                              env={**os.environ, "REDISCLI_AUTH": self.admin.password})
         if done.returncode != 0:
             tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
-            raise ClusterError("redis-cli --cluster create failed", tail)
-        return True
+            raise ClusterError(f"redis-cli --cluster {args[0]} failed", tail)
+        return done.stdout
+
+    def add_ports(self, *ports: int) -> None:
+        """Take on more nodes (scale-out): their programs and their admin login."""
+        self.ports.extend(ports)
+        redis_topology.remember_login(self.admin, [(HOST, port) for port in ports])
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         """Every node sees cluster_state:ok, 3 masters, 3 replicas, all links up; fails
@@ -165,6 +197,8 @@ class RedisCluster(ClusterFaults[int]):
     def cluster_client(self, **kwargs: object) -> PyRedisCluster:
         nodes = [PyClusterNode(HOST, port) for port in self.ports]  # type: ignore[no-untyped-call]
         options: dict[str, object] = {"decode_responses": True, "socket_timeout": 2.0,
-                                      "socket_connect_timeout": 2.0}
+                                      "socket_connect_timeout": 2.0,
+                                      "username": self.admin.username,
+                                      "password": self.admin.password}
         options.update(kwargs)
         return PyRedisCluster(startup_nodes=nodes, **options)  # type: ignore[arg-type]

@@ -4,6 +4,10 @@ Plain single-node connections on purpose: fault tests need to ask each node what
 believes, including while the cluster is degraded, which a cluster client hides. A node
 is reached at an address (host, port): 127.0.0.1 and its port natively, its container's
 address and 6379 in the compose stack.
+
+Nodes refuse unauthenticated clients (the default user is off), so these helpers log in
+as the cluster's admin user: whoever starts or finds a cluster tells this module which
+login its nodes take (`remember_login`), the way ~/.pgpass tells psql.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import redis
 from redis.crc import key_slot
 
 from devstack.processes import ProcessError
+from devstack.redis_acl import Login
 
 HOST = "127.0.0.1"
 Address = tuple[str, int]
@@ -45,11 +50,32 @@ class ClusterNode:
         return any(lo <= slot <= hi for lo, hi in self.slots)
 
 
+# The admin login per node address, and the one used for any other address (the compose
+# stack's nodes change address when their containers restart).
+_logins: dict[Address, Login] = {}
+_any_address: list[Login] = []
+
+
+def remember_login(login: Login, addresses: list[Address] | None = None) -> None:
+    """Use `login` for these node addresses (None: for every address not named)."""
+    if addresses is None:
+        _any_address[:] = [login]
+    else:
+        _logins.update(dict.fromkeys(addresses, login))
+
+
+def login_for(address: Address) -> Login | None:
+    return _logins.get(address) or (_any_address[0] if _any_address else None)
+
+
 def client(address: Address, timeout: float = 1.0) -> redis.Redis:
     # Short timeouts: a SIGSTOPped node must not hang a helper.
     host, port = address
+    login = login_for(address)
     return redis.Redis(host=host, port=port, socket_timeout=timeout,
-                       socket_connect_timeout=timeout, decode_responses=True)
+                       socket_connect_timeout=timeout, decode_responses=True,
+                       username=login.username if login else None,
+                       password=login.password if login else None)
 
 
 def ping(address: Address) -> bool:

@@ -71,15 +71,16 @@ class Stack:
         jwks = f"http://127.0.0.1:{cfg.auth_port}/.well-known/jwks.json"
         user = Service("user-service", "user-service", cfg.user_port, {
             "DATABASE_URL": self.postgres.url, "JWKS_URL": jwks,
-            "INTERNAL_API_TOKEN": self.internal_token, "LOG_LEVEL": "info"},
+            "INTERNAL_API_TOKEN": self.internal_token, "LOG_LEVEL": "info",
+            **self.redis.service_env("user-service")},
             metrics_port=cfg.user_metrics_port)
         auth = Service("auth-service", "auth-service", cfg.auth_port, {
-            "REDIS_NODES": self.redis.nodes, "USER_SERVICE_URL": user.url,
+            **self.redis.service_env("auth-service"), "USER_SERVICE_URL": user.url,
             "INTERNAL_API_TOKEN": self.internal_token, "JWT_KEYS_DIR": str(self.keys_dir),
             "THROTTLE_SECRET": self.throttle_secret},
             metrics_port=cfg.auth_metrics_port)
         gateway = Service("gateway", "gateway", cfg.gateway_port, {
-            "REDIS_NODES": self.redis.nodes, "AUTH_SERVICE_URL": auth.url,
+            **self.redis.service_env("gateway"), "AUTH_SERVICE_URL": auth.url,
             "USER_SERVICE_URL": user.url, "JWKS_URL": jwks,
             "CORS_ALLOWED_ORIGINS": os.environ.get("CORS_ALLOWED_ORIGINS", DEV_SPA_ORIGINS)},
             metrics_port=cfg.gateway_metrics_port)

@@ -12,7 +12,8 @@ across a start.
 
 Configuration (set by infra/ci/test-compose.sh): E2E_COMPOSE_PROJECT, E2E_GATEWAY_URL,
 E2E_COMPOSE_GATEWAY (the container behind E2E_GATEWAY_URL, default the gateway service),
-E2E_POSTGRES_PASSWORD, E2E_PODMAN_NETNS."""
+E2E_POSTGRES_PASSWORD, E2E_REDIS_ADMIN_PASSWORD (the Redis nodes' admin user, for the
+topology reads and faults), E2E_PODMAN_NETNS."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ import os
 import signal
 from typing import TYPE_CHECKING, Any
 
+from devstack import redis_topology
 from devstack.processes import ProcessError
+from devstack.redis_acl import ADMIN, Login
 from devstack.redis_faults import ClusterFaults
 from devstack.redis_topology import Address, ClusterNode, until
 from devstack.stack import json_log_lines
@@ -154,12 +157,15 @@ class ComposeStack:
     """The compose stack as a `FaultTarget` (and, for log reading, in place of `stack`)."""
 
     def __init__(self, project: str, gateway_url: str, *, gateway_container: str = "gateway",
-                 postgres_password: str = "", netns: str | None = None) -> None:
+                 postgres_password: str = "", redis_admin_password: str = "",
+                 netns: str | None = None) -> None:
         self.podman = Podman(project, netns)
         self._gateway_url = gateway_url.rstrip("/")
         # "gateway" means the gateway behind gateway_url (the fault phase runs its own).
         self.aliases = {"gateway": gateway_container}
         self._redis = ComposeCluster(self.podman)
+        if redis_admin_password:  # the containers' addresses change: one login for any
+            redis_topology.remember_login(Login(ADMIN, redis_admin_password))
         self._postgres = ComposePostgres(self.podman, postgres_password)
         self._supervisor = ComposeSupervisor(self.podman, self.aliases)
 
@@ -168,6 +174,7 @@ class ComposeStack:
         return cls(os.environ["E2E_COMPOSE_PROJECT"], os.environ["E2E_GATEWAY_URL"],
                    gateway_container=os.environ.get("E2E_COMPOSE_GATEWAY") or "gateway",
                    postgres_password=os.environ.get("E2E_POSTGRES_PASSWORD", ""),
+                   redis_admin_password=os.environ.get("E2E_REDIS_ADMIN_PASSWORD", ""),
                    netns=os.environ.get("E2E_PODMAN_NETNS") or None)
 
     @property

@@ -4,39 +4,29 @@ slots rebalanced onto it, with the same `redis-cli --cluster` commands an operat
 
 from __future__ import annotations
 
-import subprocess
-
-from devstack import binaries, redis_topology
-from devstack.redis_cluster import ClusterError, RedisCluster
+from devstack import redis_topology
+from devstack.redis_cluster import RedisCluster
 from devstack.redis_topology import HOST
-
-
-def _cli(*args: str, timeout: float = 300.0) -> str:
-    argv = [str(binaries.redis_cli()), "--cluster", *args]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
-        raise ClusterError(f"redis-cli --cluster {args[0]} failed", tail)
-    return done.stdout
 
 
 def add_shard(cluster: RedisCluster, master: int, replica: int, timeout: float = 60.0) -> None:
     """Start two empty nodes, join `master` as a master and `replica` as its replica, and
     wait until every node sees them (no slots moved yet: see `rebalance`)."""
     seed = f"{HOST}:{cluster.masters()[0]}"
-    cluster.ports.extend([master, replica])
+    cluster.add_ports(master, replica)
     cluster.supervisor.add(*(p for p in cluster.programs() if p.name in
                              (cluster.program_name(master), cluster.program_name(replica))))
     for port in (master, replica):
         cluster.start_node(port)
-    _cli("add-node", f"{HOST}:{master}", seed)
+    cluster.cluster_command("add-node", f"{HOST}:{master}", seed)
     cluster.wait_for(lambda: all(redis_topology.cluster_info((HOST, p)).get("cluster_known_nodes")
                                  == str(len(cluster.ports) - 1)
                                  for p in cluster.ports if p != replica),
                      timeout, "the new master to be known by every node")
     master_id = redis_topology.cluster_nodes((HOST, master))
     own_id = next(n.node_id for n in master_id if "myself" in n.flags)
-    _cli("add-node", f"{HOST}:{replica}", seed, "--cluster-slave", "--cluster-master-id", own_id)
+    cluster.cluster_command("add-node", f"{HOST}:{replica}", seed, "--cluster-slave",
+                            "--cluster-master-id", own_id)
     cluster.wait_for(lambda: redis_topology.role((HOST, replica)) == "replica"
                      and redis_topology.replication_link_up((HOST, replica)),
                      timeout, f"redis node {replica} to replicate {master}")
@@ -45,4 +35,4 @@ def add_shard(cluster: RedisCluster, master: int, replica: int, timeout: float =
 def rebalance(cluster: RedisCluster) -> str:
     """Move slots so every master (the empty new ones included) holds an equal share."""
     seed = f"{HOST}:{cluster.masters()[0]}"
-    return _cli("rebalance", seed, "--cluster-use-empty-masters")
+    return cluster.cluster_command("rebalance", seed, "--cluster-use-empty-masters")
