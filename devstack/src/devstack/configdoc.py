@@ -73,8 +73,9 @@ def render() -> str:
         "Generated from the settings classes by `uv run --frozen devstack config-doc`; a test",
         "fails when this file and the code disagree. Every setting is an environment variable of",
         "the same name. The native launcher (`make up`) sets ports, URLs, `DATABASE_URL`,",
-        "`REDIS_NODES`, `JWT_KEYS_DIR` and a generated `INTERNAL_API_TOKEN`; compose sets them in",
-        "`deploy/compose.yml` and `.env`.",
+        "`REDIS_NODES`, `JWT_KEYS_DIR`, a generated `INTERNAL_API_TOKEN` and each service's Redis",
+        "ACL login (`REDIS_USERNAME`, `REDIS_PASSWORD_FILE`: docs/operations.md, \"Redis",
+        "credentials\"); compose sets them in `deploy/compose.yml` and `.env`.",
     ]
     for service, cls in _services():
         comments = _field_comments(cls)
