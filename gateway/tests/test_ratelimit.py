@@ -251,3 +251,14 @@ async def test_jwt_checked_after_rate_limit(stack: Stack) -> None:
     assert statuses == [401, 401, 429]
     assert ok.status_code == 429
     assert isinstance(ok, httpx.Response)
+
+
+async def test_a_key_prefix_outside_its_acl_user_is_refused_by_redis(stack: Stack) -> None:
+    """The gateway's Redis user may only touch `rl:*`: with another prefix every limiter
+    call is refused (NOPERM), and the fallback limiter decides, exactly, in its place."""
+    gw = await stack.start(RATE_LIMIT_KEY_PREFIX="outside", RATE_LIMIT_REQUESTS=3)
+    assert await burst(gw, 5, "127.0.0.16") == Counter({200: 3, 429: 2})
+    assert {source for source, _ in gw.app.metrics.decisions()} == {"fallback"}
+    assert gw.app.resources is not None
+    errors = gw.app.resources.limiter.breaker.errors
+    assert errors and "TimeoutError" not in errors  # Redis answered, with a refusal

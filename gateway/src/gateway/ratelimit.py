@@ -183,6 +183,10 @@ class RateLimiter:
                 decision = _decision(call.result(), member)
             except Exception as exc:  # any Redis trouble, incl. our own budget timeout
                 self.breaker.failure(type(exc).__name__)
+                if "NOPERM" in str(exc):  # a misconfiguration, not an outage: say which
+                    _log.error("redis_permission_denied", key_prefix=policy.key_prefix,
+                               hint="the gateway's ACL user allows keys rl:* only; "
+                                    "RATE_LIMIT_KEY_PREFIX and users.acl must agree")
             else:
                 self.breaker.success()
                 return decision
