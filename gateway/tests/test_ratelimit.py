@@ -261,4 +261,5 @@ async def test_a_key_prefix_outside_its_acl_user_is_refused_by_redis(stack: Stac
     assert {source for source, _ in gw.app.metrics.decisions()} == {"fallback"}
     assert gw.app.resources is not None
     errors = gw.app.resources.limiter.breaker.errors
-    assert errors and "TimeoutError" not in errors  # Redis answered, with a refusal
+    assert errors
+    assert "TimeoutError" not in errors  # Redis answered, with a refusal
