@@ -235,3 +235,41 @@ async def test_the_cache_is_bounded_least_recently_used_first() -> None:
     assert cache.get(b, now, keys) is None
     assert cache.get(a, now, keys) is not None
     assert cache.get(c, now, keys) is not None
+
+
+class _Revoked:
+    """A RevocationCheck over a plain set of session ids (shared.redis has the real one)."""
+
+    def __init__(self) -> None:
+        self.sessions: set[str] = set()
+        self.calls = 0
+
+    def check(self, principal: Any) -> None:
+        self.calls += 1
+        if principal.session_id in self.sessions:
+            raise TokenError("token_revoked", "Token has been revoked")
+
+
+async def test_a_revoked_session_is_refused_from_the_cache_too() -> None:
+    revoked = _Revoked()
+    verifier = JwtVerifier(StaticKeySet(JWKS, ALGS), issuer=ISSUER, audience=AUDIENCE,
+                           algorithms=ALGS, cache_size=10, revocations=revoked)
+    token = sign(claims(sid="s-1"))
+    principal = await verifier.verify(token)
+    assert principal.session_id == "s-1"
+    assert principal.issued_at == principal.claims["iat"]
+    await verifier.verify(token)  # a cache hit, still checked
+    assert verifier.cache is not None
+    assert verifier.cache.hits == 1
+    revoked.sessions.add("s-1")
+    with pytest.raises(TokenError) as refused:
+        await verifier.verify(token)
+    assert refused.value.code == "token_revoked"
+    assert refused.value.status == 401
+    assert revoked.calls == 3
+
+
+async def test_a_malformed_sid_is_refused(verifier: JwtVerifier) -> None:
+    with pytest.raises(TokenError) as refused:
+        await verifier.verify(sign(claims(sid=42)))
+    assert refused.value.code == "invalid_token"

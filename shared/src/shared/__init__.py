@@ -23,6 +23,8 @@ from shared._jwt import (
     KeySet,
     Principal,
     RemoteKeySet,
+    RevocationCheck,
+    RevocationUnavailable,
     StaticKeySet,
     TokenError,
     VerifiedTokens,
@@ -31,6 +33,7 @@ from shared._logging import LineWriter, configure_logging, flush_logs, get_logge
 from shared._metrics_listener import metrics_listener
 from shared._problems import PROBLEM_CONTENT_TYPE, ProblemError, default_code, problem_body
 from shared._retry import retry_with_backoff
+from shared._revocation_settings import RevocationSettings
 from shared._settings import JwtSettings, RedisSettings, ServiceSettings
 from shared._text import reject_control_characters
 from shared._tracing import (
@@ -57,6 +60,9 @@ __all__ = [
     "RedisSettings",
     "RemoteKeySet",
     "RequestMetrics",
+    "RevocationCheck",
+    "RevocationSettings",
+    "RevocationUnavailable",
     "ServiceSettings",
     "StaticKeySet",
     "TokenError",

@@ -37,12 +37,25 @@ def max_age_of(cache_control: str | None) -> float | None:
 
 
 class TokenError(Exception):
-    """The token is not acceptable; `code` is the stable problem code."""
+    """The token is not acceptable; `code` is the stable problem code, `status` the HTTP
+    status to answer with (401, or 503 when the verifier cannot tell)."""
+
+    status = 401
 
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
+
+
+class RevocationUnavailable(TokenError):
+    """The verifier cannot tell whether the token was revoked (its revocation feed has been
+    out of touch too long, or has not caught up since start): fail closed, retry later."""
+
+    status = 503
+
+    def __init__(self, detail: str = "Revocation state is unavailable; retry later") -> None:
+        super().__init__("revocation_unavailable", detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +67,8 @@ class Principal:
     token_id: str
     expires_at: int
     claims: dict[str, Any] = field(repr=False)
+    session_id: str | None = None  # the `sid` claim: the session (refresh family) it belongs to
+    issued_at: int = 0  # `iat`, Unix seconds
 
     @property
     def is_admin(self) -> bool:
@@ -218,6 +233,15 @@ class VerifiedTokens:
             self._entries.popitem(last=False)
 
 
+class RevocationCheck(Protocol):
+    """What a verifier asks about every token it accepts, cached or not: in-memory
+    lookups only, never a round trip (shared.redis.RevocationFeed)."""
+
+    def check(self, principal: Principal) -> None:
+        """Raise TokenError (`token_revoked`) or RevocationUnavailable; else return."""
+        ...
+
+
 class JwtVerifier:
     """Verifies signature, algorithm, `iss`, `aud`, `exp`, `nbf`, `iat`, `sub`, `jti`."""
 
@@ -230,6 +254,7 @@ class JwtVerifier:
         algorithms: frozenset[str],
         leeway: int = 10,
         cache_size: int = 0,
+        revocations: RevocationCheck | None = None,
     ) -> None:
         unknown = algorithms - ASYMMETRIC_ALGORITHMS
         if unknown or not algorithms:
@@ -241,6 +266,8 @@ class JwtVerifier:
         # RS256 verification is most of the cost of a request that carries a token, and
         # clients send the same token for its whole lifetime.
         self.cache = VerifiedTokens(cache_size) if cache_size > 0 else None
+        # Set once the service's revocation feed exists (it may start after the verifier).
+        self.revocations = revocations
         self._options = {
             "leeway": leeway,
             "require_exp": True,
@@ -296,16 +323,25 @@ class JwtVerifier:
         # RFC 7519 NumericDate: python-jose also accepts numeric strings ("exp": "1700000000").
         if not all(type(claims.get(c)) in (int, float) for c in ("exp", "iat", "nbf")):
             raise TokenError("invalid_token", "Token time claims are malformed")
+        sid = claims.get("sid")
+        if sid is not None and not isinstance(sid, str):
+            raise TokenError("invalid_token", "Token session id is malformed")
         return Principal(
             subject=claims["sub"], roles=tuple(roles), token_id=claims["jti"],
-            expires_at=int(claims["exp"]), claims=claims,
+            expires_at=int(claims["exp"]), claims=claims, session_id=sid,
+            issued_at=int(claims["iat"]),
         )
 
     async def verify(self, token: str) -> Principal:
-        """The token's principal, or TokenError. Refetches the JWKS for an unknown kid."""
+        """The token's principal, or TokenError. Refetches the JWKS for an unknown kid.
+        A revoked token is refused (`token_revoked`) from the cache too: the revocation
+        check runs on every call, after the signature (a forged token learns nothing)."""
+        revocations = self.revocations
         if self.cache is not None:
             cached = self.cache.get(token, time.time(), self.keys)
             if cached is not None:
+                if revocations is not None:
+                    revocations.check(cached)
                 return cached
         kid, header = self._key_for(token)
         found = self.keys.get(kid)
@@ -318,4 +354,6 @@ class JwtVerifier:
         principal = self._decode(token, key, key_alg, header["alg"])
         if self.cache is not None:
             self.cache.add(token, principal, kid, found)
+        if revocations is not None:
+            revocations.check(principal)
         return principal

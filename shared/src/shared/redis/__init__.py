@@ -1,5 +1,6 @@
 """The Redis Cluster client (opt-in): slot routing, MOVED/ASK, auto-pipelining, scripts,
-AUTH and TLS, over our own RESP codec (docs/decisions/0004)."""
+AUTH and TLS, over our own RESP codec (docs/decisions/0004); the revocation log and the
+feed verifiers follow it with (docs/revocation.md)."""
 
 from shared.redis._cluster import (
     AuthenticationError,
@@ -13,6 +14,11 @@ from shared.redis._cluster import (
 from shared.redis._commands import ClusterCommands
 from shared.redis._factory import cluster_client_from_settings, create_cluster_client, parse_nodes
 from shared.redis._resp import Arg, ProtocolError, ReplyError, ReplyParser, encode, encode_many
+from shared.redis._revocation_feed import (
+    RevocationFeed,
+    RevocationSet,
+    revocation_feed_from_settings,
+)
 from shared.redis._revocation_log import (
     REVOCATION_STREAM,
     Revocation,
@@ -34,7 +40,9 @@ __all__ = [
     "ReplyError",
     "ReplyParser",
     "Revocation",
+    "RevocationFeed",
     "RevocationKind",
+    "RevocationSet",
     "Script",
     "append_revocation",
     "cluster_client_from_settings",
@@ -42,4 +50,5 @@ __all__ = [
     "encode",
     "encode_many",
     "parse_nodes",
+    "revocation_feed_from_settings",
 ]

@@ -21,7 +21,8 @@ def unauthorized(code: str, detail: str) -> ProblemError:
 def bearer_principal(
     verifier_of: Callable[[Request], JwtVerifier], scheme: SecurityBase
 ) -> Callable[..., Awaitable[Principal]]:
-    """A dependency giving the verified caller; 401 `missing_token` or the verifier's code.
+    """A dependency giving the verified caller; 401 `missing_token` or the verifier's code
+    (`token_revoked` among them), 503 `revocation_unavailable` when it cannot tell.
 
     `scheme` (with auto_error=False) only documents the security scheme in OpenAPI (the
     "Authorize" button); the header itself is read by the same parser the gateway uses."""
@@ -32,6 +33,9 @@ def bearer_principal(
             token = bearer_token(request.headers.get("authorization"))
             return await verifier_of(request).verify(token)
         except TokenError as exc:
+            if exc.status == 503:  # revocation state unknown: fail closed, retry soon
+                raise ProblemError(503, exc.code, exc.detail,
+                                   headers={"Retry-After": "1"}) from None
             raise unauthorized(exc.code, exc.detail) from None
 
     return principal

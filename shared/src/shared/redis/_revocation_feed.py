@@ -1,0 +1,305 @@
+"""The reader side of the revocation log (`_revocation_log`): a feed every verifier runs
+for its lifetime, and the in-memory set a verifier checks each token against.
+
+The feed has a connection of its own to the master of the stream's slot (never the
+cluster client's pipelined per-node connection: a blocking read there would hold up every
+call queued behind it) and loops on `XREAD COUNT n BLOCK ms STREAMS rev:{log} <last id>`.
+XREAD returns every entry after the ID it is given, so one that starts reads from
+"now - retention" and one that reconnects reads on from the last ID it saw: nothing is
+missed across a partition or a failover (an append is acknowledged by a replica, WAIT).
+A MOVED reply, a lost or silent connection, or a failover has it look the master up
+again (CLUSTER SLOTS) and reconnect, with doubling backoff.
+
+Checking a token is two dict lookups (`RevocationSet`), no round trip. The feed is
+*current* while its last reply is at most `max_staleness` old (healthy, a reply arrives
+at least every `block_ms`); a verifier whose feed is not current fails closed
+(RevocationUnavailable: 503), since it cannot know what was revoked meanwhile. So a
+revocation is honoured within about one round trip while connected, and no token
+revoked more than `max_staleness` ago is ever accepted (docs/revocation.md)."""
+
+import asyncio
+import heapq
+import random
+import ssl
+import time
+from collections.abc import Callable, Iterable
+from typing import Literal
+
+from redis.crc import key_slot
+
+from shared._jwt import Principal, RevocationUnavailable, TokenError
+from shared._logging import get_logger
+from shared._revocation_settings import RevocationSettings
+from shared._settings import RedisSettings
+from shared.redis._cluster import Address, Credentials, NodeConnection
+from shared.redis._factory import parse_nodes
+from shared.redis._resp import ReplyError, encode
+from shared.redis._revocation_log import REVOCATION_STREAM, Revocation
+
+_log = get_logger("revocations")
+
+_SLOT = key_slot(REVOCATION_STREAM.encode())
+# Entries per read: a catch-up after a long partition comes in slices of this many.
+_COUNT = 1000
+# Read a little further back than the retention at start: our clock may run ahead of
+# the server's, whose clock stamps the entries' IDs.
+_START_MARGIN_MS = 60_000
+_FIRST_RETRY_SECONDS = 0.05
+_MAX_RETRY_SECONDS = 2.0
+
+FeedState = Literal["starting", "current", "stale"]
+
+
+class RevocationSet:
+    """What is revoked: session id -> exp, and user id -> (before_ms, exp). An entry is
+    kept until its `exp` plus `grace_seconds` (the verifiers' leeway on `exp`)."""
+
+    def __init__(self, grace_seconds: int = 0) -> None:
+        self.grace_seconds = grace_seconds
+        self.sessions: dict[str, int] = {}
+        self.users: dict[str, tuple[int, int]] = {}
+        self._expiry: list[tuple[int, str, str]] = []  # (exp, kind, id), a heap
+
+    def __len__(self) -> int:
+        return len(self.sessions) + len(self.users)
+
+    def add(self, revocation: Revocation, now: float) -> bool:
+        """Remember `revocation` (False: it no longer matters, nothing kept)."""
+        if revocation.exp + self.grace_seconds < now:
+            return False
+        if revocation.kind == "session":
+            self.sessions[revocation.id] = max(revocation.exp,
+                                               self.sessions.get(revocation.id, 0))
+        else:  # a later moment revokes more, a later exp for longer
+            before_ms, exp = self.users.get(revocation.id, (0, 0))
+            self.users[revocation.id] = (max(before_ms, revocation.before_ms),
+                                         max(exp, revocation.exp))
+        heapq.heappush(self._expiry, (revocation.exp, revocation.kind, revocation.id))
+        return True
+
+    def revoked(self, session_id: str | None, subject: str, issued_at: int) -> bool:
+        """Whether a token of this session and subject, issued at `issued_at` (Unix
+        seconds, `iat`), is revoked. A user revocation covers tokens with
+        `iat * 1000 <= before_ms`: `iat` has whole seconds, so a token minted in the same
+        second as the revocation, before or after it, is revoked (the publisher waits for
+        the next second before it answers, so a token minted after its answer is not)."""
+        if session_id is not None and session_id in self.sessions:
+            return True
+        user = self.users.get(subject)
+        return user is not None and issued_at * 1000 <= user[0]
+
+    def prune(self, now: float) -> int:
+        """Forget entries whose tokens have all expired; how many were dropped."""
+        dropped = 0
+        limit = now - self.grace_seconds
+        while self._expiry and self._expiry[0][0] < limit:
+            exp, kind, key = heapq.heappop(self._expiry)
+            if kind == "session":
+                if self.sessions.get(key, exp + 1) <= exp:
+                    del self.sessions[key]
+                    dropped += 1
+            elif key in self.users and self.users[key][1] <= exp:
+                del self.users[key]
+                dropped += 1
+        return dropped
+
+
+def _entries(reply: object) -> list[tuple[bytes, list[object] | None]]:
+    """(id, flat field list) of an XREAD reply (nil: no entries)."""
+    if reply is None:
+        return []
+    if not isinstance(reply, list) or not reply or not isinstance(reply[0], list):
+        raise ValueError(f"unexpected XREAD reply: {reply!r:.200}")
+    _stream, entries = reply[0]
+    out = []
+    for entry in entries:
+        entry_id, fields = entry
+        out.append((entry_id, fields))
+    return out
+
+
+def master_of_slot(queried: Address, reply: object, slot: int) -> Address | None:
+    """The master serving `slot` in a CLUSTER SLOTS reply from `queried`."""
+    if not isinstance(reply, list):
+        return None
+    for entry in reply:
+        if isinstance(entry, list) and len(entry) >= 3 and entry[0] <= slot <= entry[1]:
+            node = entry[2]
+            if isinstance(node, list) and len(node) >= 2 and isinstance(node[0], bytes):
+                host = node[0].decode() if node[0] and node[0] != b"?" else queried[0]
+                return host, int(node[1])
+    return None
+
+
+class RevocationFeed:
+    """Follows the revocation log into `revocations` for as long as `run()` runs, and is
+    the verifiers' RevocationCheck (shared.JwtVerifier(revocations=...))."""
+
+    def __init__(self, startup_nodes: Iterable[Address], *, retention_seconds: int,
+                 max_staleness_seconds: float, block_ms: int = 1000, timeout: float = 1.0,
+                 credentials: Credentials | None = None, tls: ssl.SSLContext | None = None,
+                 grace_seconds: int = 10,
+                 on_revocation: Callable[[Revocation], None] | None = None) -> None:
+        self.startup_nodes = list(startup_nodes)
+        self.retention_seconds = retention_seconds
+        self.max_staleness = max_staleness_seconds
+        self.block_ms = block_ms
+        self.timeout = timeout
+        self.credentials = credentials
+        self.tls = tls
+        self.on_revocation = on_revocation
+        self.revocations = RevocationSet(grace_seconds)
+        self.received = 0  # entries read (metrics)
+        self.reconnects = 0
+        self.connected = False
+        self.caught_up = False  # the log was read to its end at least once
+        self.last_id = ""  # the last entry's ID; "" until the first read
+        self.synced_at = float("-inf")  # monotonic time of the last reply
+        self.master: Address | None = None
+        self._known: list[Address] = list(self.startup_nodes)
+        self._pruned_at = 0.0
+
+    # --- what verifiers ask ---------------------------------------------------------
+
+    @property
+    def state(self) -> FeedState:
+        if not self.caught_up:
+            return "starting"
+        return "current" if self.lag_seconds <= self.max_staleness else "stale"
+
+    @property
+    def lag_seconds(self) -> float:
+        """Seconds since the log last answered (0 right after a reply)."""
+        return max(0.0, time.monotonic() - self.synced_at)
+
+    def check(self, principal: Principal) -> None:
+        if self.revocations.revoked(principal.session_id, principal.subject,
+                                    principal.issued_at):
+            raise TokenError("token_revoked", "Token has been revoked")
+        if not self.caught_up or time.monotonic() - self.synced_at > self.max_staleness:
+            raise RevocationUnavailable()
+
+    # --- the loop -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Follow the log until cancelled (a background task); never raises otherwise."""
+        failures = 0
+        while True:
+            try:
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.connected:
+                    failures = 0
+                self.connected = False
+                failures += 1
+                delay = min(_FIRST_RETRY_SECONDS * 2 ** min(failures - 1, 10),
+                            _MAX_RETRY_SECONDS) * random.uniform(0.8, 1.2)  # noqa: S311 (jitter)
+                _log.warning("revocation_feed_reconnecting", error=type(exc).__name__,
+                             detail=str(exc)[:200], failures=failures,
+                             retry_in=round(delay, 3), last_id=self.last_id,
+                             state=self.state)
+                self.reconnects += 1
+                await asyncio.sleep(delay)
+            finally:
+                self.connected = False
+
+    def _start_id(self) -> str:
+        if self.last_id:
+            return self.last_id
+        start_ms = int(time.time() * 1000) - self.retention_seconds * 1000 - _START_MARGIN_MS
+        return f"{max(0, start_ms)}-0"
+
+    async def _follow(self) -> None:
+        address = self.master or await self._find_master()
+        connection = await NodeConnection.open(address, self.timeout,
+                                               credentials=self.credentials, tls=self.tls)
+        try:
+            while True:
+                command = encode(b"XREAD", b"COUNT", _COUNT, b"BLOCK", self.block_ms,
+                                 b"STREAMS", REVOCATION_STREAM, self._start_id())
+                reply = await connection.call(command, blocks_for=self.block_ms / 1000)
+                if isinstance(reply, ReplyError):
+                    if reply.kind == "MOVED":  # a failover or a resharding moved the slot
+                        target = str(reply.args[0]).split(" ")[2]
+                        host, _, port = target.rpartition(":")
+                        self.master = (host or address[0], int(port))
+                    else:
+                        self.master = None
+                    raise reply
+                if not self.connected:
+                    _log.info("revocation_feed_connected", node=f"{address[0]}:{address[1]}",
+                              from_id=self._start_id())
+                self.connected = True
+                self.master = address
+                entries = _entries(reply)
+                self._apply(entries)
+                if len(entries) < _COUNT:  # read to the end: we know all there is
+                    self.caught_up = True
+                    self.synced_at = time.monotonic()
+        except BaseException:
+            self.master = None if self.master == address else self.master
+            raise
+        finally:
+            connection.close()
+
+    def _apply(self, entries: list[tuple[bytes, list[object] | None]]) -> None:
+        now = time.time()
+        for entry_id, flat in entries:
+            self.last_id = entry_id.decode()
+            if not flat:  # an entry deleted under us
+                continue
+            values = [v.decode() if isinstance(v, bytes) else str(v) for v in flat]
+            try:
+                revocation = Revocation.from_fields(dict(zip(values[::2], values[1::2],
+                                                             strict=True)))
+            except (ValueError, KeyError) as exc:
+                _log.warning("revocation_entry_skipped", id=self.last_id, error=str(exc))
+                continue
+            self.received += 1
+            if self.revocations.add(revocation, now) and self.on_revocation is not None:
+                self.on_revocation(revocation)
+        if now - self._pruned_at >= 1.0:
+            self._pruned_at = now
+            self.revocations.prune(now)
+
+    async def _find_master(self) -> Address:
+        """Ask known nodes, one after the other, who serves the stream's slot."""
+        errors = []
+        for node in list(dict.fromkeys(self._known + self.startup_nodes)):
+            try:
+                connection = await NodeConnection.open(node, self.timeout,
+                                                       credentials=self.credentials,
+                                                       tls=self.tls)
+                try:
+                    reply = await connection.call(encode(b"CLUSTER", b"SLOTS"))
+                finally:
+                    connection.close()
+            except (OSError, TimeoutError) as exc:
+                errors.append(f"{node[0]}:{node[1]} {type(exc).__name__}")
+                continue
+            master = master_of_slot(node, reply, _SLOT)
+            if master is not None:
+                self._known = [master, *(n for n in self._known if n != master)]
+                return master
+            errors.append(f"{node[0]}:{node[1]} no master for slot {_SLOT}")
+        raise ConnectionError("no node named the revocation log's master: " + ", ".join(errors))
+
+
+def revocation_feed_from_settings(redis: RedisSettings, feed: RevocationSettings, *,
+                                  grace_seconds: int = 10,
+                                  on_revocation: Callable[[Revocation], None] | None = None
+                                  ) -> RevocationFeed:
+    """The feed a service's settings describe: the cluster's seeds, ACL user and TLS
+    (REDIS_*), and the REVOCATION_* settings; `grace_seconds`: the JWT leeway."""
+    password = redis.redis_password
+    return RevocationFeed(
+        parse_nodes(redis.REDIS_NODES), retention_seconds=feed.REVOCATION_RETENTION_SECONDS,
+        max_staleness_seconds=feed.REVOCATION_MAX_STALENESS_SECONDS,
+        block_ms=feed.REVOCATION_BLOCK_MS,
+        # Not a request path: a slow connect or catch-up read may take longer.
+        timeout=max(redis.REDIS_SOCKET_TIMEOUT_MS / 1000, 1.0),
+        credentials=Credentials(redis.REDIS_USERNAME, password) if password else None,
+        tls=redis.redis_ssl_context(), grace_seconds=grace_seconds,
+        on_revocation=on_revocation)
