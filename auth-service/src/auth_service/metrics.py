@@ -8,7 +8,8 @@ LOGINS = Counter(
 )
 REFRESHES = Counter(
     "auth_refreshes_total", "Refresh-token presentations by outcome",
-    ["outcome"],  # rotated | replay | reused | invalid | user_inactive
+    ["outcome"],  # rotated | migrated (a legacy family's first) | replay | reused | invalid |
+    # user_inactive
 )
 REUSE_DETECTIONS = Counter(
     "auth_refresh_reuse_detections_total",

@@ -22,8 +22,7 @@ IncludeCurrent = Annotated[bool, Query(description="end the caller's own session
 
 
 def _sid(principal: Principal) -> str | None:
-    sid = principal.claims.get("sid")
-    return sid if isinstance(sid, str) else None
+    return principal.session_id  # None for a token issued before sessions
 
 
 def _listing(sessions: list[SessionInfo], current: str | None) -> SessionList:
