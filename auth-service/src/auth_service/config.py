@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, model_validator
 
+from auth_service.mail.settings import MailSettings
 from shared import JwtSettings, RedisSettings, ServiceSettings, parse_networks
 from shared.passwords import DEFAULT_QUEUE_LIMIT, PasswordSettings
 
@@ -16,7 +17,7 @@ def default_hashing_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-class Settings(ServiceSettings, JwtSettings, RedisSettings, PasswordSettings):
+class Settings(ServiceSettings, JwtSettings, RedisSettings, PasswordSettings, MailSettings):
     """Everything the auth service reads from its environment."""
 
     SERVICE_NAME: str = "auth-service"

@@ -39,6 +39,8 @@ def create_app(
         resources = build_resources(settings, users_transport)
         app.state.resources = resources
         watcher = asyncio.create_task(_watch_keys(resources))
+        mail = (asyncio.create_task(resources.mail_worker.run())
+                if settings.MAIL_WORKER_ENABLED else None)
         # Connect now if Redis is up; if not, the first request retries (and answers 503).
         with contextlib.suppress(Exception):
             await resources.redis.ensure_ready()
@@ -47,9 +49,11 @@ def create_app(
             await resources.hasher.verify_dummy("warm-up")
             yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in (watcher, mail):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await resources.aclose()
 
     async def redis_ready() -> None:

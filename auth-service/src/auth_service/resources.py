@@ -8,6 +8,7 @@ import httpx
 from auth_service.config import Settings
 from auth_service.device_tokens import DeviceTokens
 from auth_service.keys import KeyStore, ensure_keys
+from auth_service.mail import MailTemplates, MailWorker, Outbox, SmtpSender
 from auth_service.redis_store import RedisStore
 from auth_service.refresh_tokens import RefreshTokenStore
 from auth_service.revocations import RevocationPublisher
@@ -35,6 +36,8 @@ class Resources:
     revocations: RevocationPublisher
     throttle: LoginThrottle
     minter: TokenMinter
+    outbox: Outbox  # the flows' mail: `await outbox.enqueue(to=..., template=..., context=...)`
+    mail_worker: MailWorker  # drains the outbox; run by the lifespan (MAIL_WORKER_ENABLED)
     register: Register = field(init=False)
     sessions: Sessions = field(init=False)
     session_admin: SessionAdmin = field(init=False)
@@ -80,6 +83,23 @@ def build_throttle(settings: Settings, store: RedisStore) -> LoginThrottle:
     return LoginThrottle(store, devices, secret=settings.THROTTLE_SECRET, policy=policy)
 
 
+def build_mail(settings: Settings, store: RedisStore) -> tuple[Outbox, MailWorker]:
+    templates = MailTemplates(settings.PUBLIC_BASE_URL)
+    sender = SmtpSender(host=settings.SMTP_HOST, port=settings.SMTP_PORT,
+                        sender=settings.SMTP_FROM, tls=settings.SMTP_TLS,
+                        timeout=settings.SMTP_TIMEOUT_SECONDS,
+                        username=settings.SMTP_USERNAME, password=settings.smtp_password)
+    worker = MailWorker(store, sender, templates, max_attempts=settings.MAIL_MAX_ATTEMPTS,
+                        retry_base=settings.MAIL_RETRY_BASE_SECONDS,
+                        retry_max=settings.MAIL_RETRY_MAX_SECONDS,
+                        claim_idle=settings.MAIL_CLAIM_IDLE_SECONDS,
+                        poll_interval=settings.MAIL_POLL_INTERVAL_SECONDS,
+                        concurrency=settings.MAIL_BATCH_SIZE)
+    outbox = Outbox(store, templates,
+                    on_enqueue=worker.wake if settings.MAIL_WORKER_ENABLED else None)
+    return outbox, worker
+
+
 def build_resources(
     settings: Settings, users_transport: httpx.AsyncBaseTransport | None = None
 ) -> Resources:
@@ -89,6 +109,7 @@ def build_resources(
     store = RedisStore(redis, call_budget=settings.REDIS_CALL_BUDGET_SECONDS,
                        wait_budget=settings.REDIS_WAIT_BUDGET_SECONDS,
                        ack_timeout_ms=settings.REDIS_REPLICA_ACK_TIMEOUT_MS)
+    outbox, mail_worker = build_mail(settings, store)
     return Resources(
         settings=settings,
         redis=store,
@@ -118,4 +139,6 @@ def build_resources(
             keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE,
             ttl_seconds=settings.ACCESS_TOKEN_TTL_SECONDS,
         )),
+        outbox=outbox,
+        mail_worker=mail_worker,
     )
