@@ -15,6 +15,9 @@ from user_service.models import User
     ("POST", "/internal/credentials", {"email": "a@example.com"}),
     ("PUT", f"/internal/users/{uuid.uuid4()}/password-hash", {"password_hash": "h"}),
     ("GET", f"/internal/users/{uuid.uuid4()}", None),
+    ("GET", f"/internal/users/{uuid.uuid4()}/credentials", None),
+    ("POST", f"/internal/users/{uuid.uuid4()}/email-verified", {"email": "a@example.com"}),
+    ("PUT", f"/internal/users/{uuid.uuid4()}/email", {"email": "a@example.com"}),
 ])
 async def test_refused_without_the_service_credential(
     client: httpx.AsyncClient, method: str, path: str, body, token, problem
@@ -58,7 +61,9 @@ async def test_credentials_and_hash_update(
                               headers=internal)
     assert creds.status_code == 200
     body = creds.json()
-    assert set(body) == {"id", "email", "password_hash", "role", "is_active"}
+    assert set(body) == {"id", "email", "password_hash", "role", "is_active",
+                         "email_verified"}
+    assert body["email_verified"] is False
     assert body["id"] == user.id
     assert body["password_hash"].startswith("$argon2id$")
 
@@ -102,3 +107,57 @@ async def test_concurrent_creates_of_one_email(
         count = (await session.exec(select(func.count()).select_from(User)
                                     .where(User.email == "race@example.com"))).one()
     assert count == 1
+
+
+async def test_credentials_by_id(client: httpx.AsyncClient, internal, make_user,
+                                 problem) -> None:
+    user = await make_user()
+    by_email = await client.post("/internal/credentials", json={"email": user.email},
+                                 headers=internal)
+    by_id = await client.get(f"/internal/users/{user.id}/credentials", headers=internal)
+    assert by_id.status_code == 200
+    assert by_id.json() == by_email.json()
+    problem(await client.get(f"/internal/users/{uuid.uuid4()}/credentials", headers=internal),
+            404, "user_not_found")
+
+
+async def test_mark_email_verified_only_for_the_current_address(
+    client: httpx.AsyncClient, internal, make_user, problem
+) -> None:
+    user = await make_user()
+    path = f"/internal/users/{user.id}/email-verified"
+    # A token mailed to another address (an earlier one) verifies nothing.
+    problem(await client.post(path, json={"email": "other@example.com"}, headers=internal),
+            404, "user_not_found")
+    assert (await client.get(f"/internal/users/{user.id}",
+                             headers=internal)).json()["email_verified"] is False
+    done = await client.post(path, json={"email": user.email.upper()}, headers=internal)
+    assert done.status_code == 204
+    again = await client.post(path, json={"email": user.email}, headers=internal)
+    assert again.status_code == 204  # idempotent
+    profile = (await client.get(f"/internal/users/{user.id}", headers=internal)).json()
+    assert profile["email_verified"] is True
+    creds = await client.post("/internal/credentials", json={"email": user.email},
+                              headers=internal)
+    assert creds.json()["email_verified"] is True
+    problem(await client.post(f"/internal/users/{uuid.uuid4()}/email-verified",
+                              json={"email": user.email}, headers=internal),
+            404, "user_not_found")
+
+
+async def test_change_email_is_verified(client: httpx.AsyncClient, internal, make_user,
+                                        problem) -> None:
+    user = await make_user()
+    other = await make_user()
+    new = f"moved-{uuid.uuid4().hex[:6]}@Example.com"
+    changed = await client.put(f"/internal/users/{user.id}/email", json={"email": new},
+                               headers=internal)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["email"] == new.lower()
+    assert changed.json()["email_verified"] is True
+    problem(await client.put(f"/internal/users/{user.id}/email", json={"email": other.email},
+                             headers=internal), 409, "email_taken")
+    problem(await client.put(f"/internal/users/{uuid.uuid4()}/email", json={"email": new},
+                             headers=internal), 404, "user_not_found")
+    problem(await client.put(f"/internal/users/{user.id}/email", json={"email": "nope"},
+                             headers=internal), 422, "validation_error")

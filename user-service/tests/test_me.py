@@ -22,7 +22,8 @@ async def test_read_me(client: httpx.AsyncClient, user, problem) -> None:
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"id", "email", "display_name", "role", "is_active",
-                         "created_at", "updated_at"}
+                         "email_verified", "created_at", "updated_at"}
+    assert body["email_verified"] is False
     assert body["id"] == user.id
     assert body["role"] == "user"
     assert body["is_active"] is True
@@ -55,24 +56,23 @@ async def test_update_display_name(client: httpx.AsyncClient, user) -> None:
     assert cleared.json()["display_name"] is None
 
 
-async def test_email_change_needs_current_password(
-    client: httpx.AsyncClient, user, make_user, problem
+async def test_email_change_needs_the_confirmed_flow(
+    client: httpx.AsyncClient, user, problem
 ) -> None:
+    """PATCH /users/me no longer changes the email (issue 17): the change goes through
+    POST /auth/email/change, which proves the new address; the old test of a password-
+    checked change here is replaced by this one."""
     new = f"New-{uuid.uuid4().hex[:6]}@Example.COM"
-    missing = await client.patch("/users/me", json={"email": new}, headers=user.auth)
-    problem(missing, 422, "current_password_required")
-    wrong = await client.patch("/users/me", json={"email": new, "current_password": "nope"},
-                               headers=user.auth)
-    problem(wrong, 403, "invalid_password")
-    other = await make_user()
-    taken = await client.patch(
-        "/users/me", json={"email": other.email.upper(), "current_password": PASSWORD},
-        headers=user.auth)
-    problem(taken, 409, "email_taken")
-    ok = await client.patch("/users/me", json={"email": new, "current_password": PASSWORD},
-                            headers=user.auth)
-    assert ok.status_code == 200, ok.text
-    assert ok.json()["email"] == new.lower()
+    for body in ({"email": new}, {"email": new, "current_password": PASSWORD}):
+        refused = await client.patch("/users/me", json=body, headers=user.auth)
+        problem(refused, 422, "email_change_requires_confirmation")
+        assert "/auth/email/change" in refused.json()["detail"]
+    # Sending the current address back (a client PATCHing the whole profile) is a no-op.
+    same = await client.patch("/users/me", json={"email": user.email.upper(),
+                                                 "display_name": "Same"}, headers=user.auth)
+    assert same.status_code == 200, same.text
+    assert same.json()["email"] == user.email
+    assert same.json()["display_name"] == "Same"
 
 
 async def test_delete_me_is_a_hard_delete(

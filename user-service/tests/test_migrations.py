@@ -54,3 +54,33 @@ async def test_models_match_migrations(fresh_postgres) -> None:
     finally:
         engine.dispose()
     assert diff == []
+
+
+def _columns(dsn: str) -> set[str]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT column_name FROM information_schema.columns "
+                            "WHERE table_name = 'users'")
+        return {row[0] for row in rows}
+
+
+async def test_email_verified_at_upgrade_and_downgrade(fresh_postgres) -> None:
+    """0002 adds a nullable column to a table with rows (they read unverified) and its
+    downgrade drops it and keeps the rows."""
+    url, dsn = fresh_postgres.url, fresh_postgres.dsn
+    await asyncio.to_thread(migrations.upgrade, url, "0001")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO users (id, email, password_hash) "
+                     "VALUES (gen_random_uuid(), 'old@example.com', 'h')")
+    assert "email_verified_at" not in _columns(dsn)
+    await asyncio.to_thread(migrations.upgrade, url)
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT email, email_verified_at FROM users").fetchall()
+        assert rows == [("old@example.com", None)]
+        version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        assert version == [("0002",)]
+    await asyncio.to_thread(migrations.downgrade, url, "0001")
+    assert "email_verified_at" not in _columns(dsn)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT email FROM users").fetchall() == [("old@example.com",)]
+    await asyncio.to_thread(migrations.upgrade, url)
+    assert "email_verified_at" in _columns(dsn)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg import errors as pg_errors
-from sqlalchemy import delete, func, tuple_
+from sqlalchemy import delete, func, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -13,7 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from user_service.cursor import decode_cursor, encode_cursor
 from user_service.models import User
 
-_UPDATABLE = frozenset({"display_name", "role", "is_active", "email", "password_hash"})
+_UPDATABLE = frozenset({"display_name", "role", "is_active", "email", "password_hash",
+                        "email_verified_at"})
 
 
 class EmailTakenError(Exception):
@@ -59,7 +60,10 @@ async def create_user(session: AsyncSession, *, user: User) -> User:
 
 
 async def update_user(session: AsyncSession, *, user: User, changes: dict[str, Any]) -> User:
-    """Apply `changes`; EmailTakenError when a new email collides."""
+    """Apply `changes`; EmailTakenError when a new email collides. A new email is
+    unverified unless `changes` says when it was verified."""
+    if "email" in changes and changes["email"] != user.email:
+        changes = {"email_verified_at": None, **changes}
     for name, value in changes.items():
         if name not in _UPDATABLE:
             raise ValueError(f"field {name!r} is not updatable")
@@ -99,6 +103,17 @@ async def ensure_another_active_admin(session: AsyncSession, *, user: User) -> N
         .order_by(col(User.id)).with_for_update())
     if not any(admin_id != user_id for admin_id in admins.all()):
         raise LastAdminError(str(user_id))  # the request's session rolls back on close
+
+
+async def mark_email_verified(session: AsyncSession, *, user_id: uuid.UUID,
+                              email: str) -> bool:
+    """Set email_verified_at (once: the first confirmation's moment stays) if `email` is
+    still the user's address; False when no such user has it (deleted, or changed)."""
+    result = await session.exec(
+        update(User).where(col(User.id) == user_id, col(User.email) == email)
+        .values(email_verified_at=func.coalesce(col(User.email_verified_at), func.now())))
+    await session.commit()
+    return bool(result.rowcount)
 
 
 async def delete_user(session: AsyncSession, *, user_id: uuid.UUID) -> bool:

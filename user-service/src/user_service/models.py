@@ -54,6 +54,10 @@ class User(UserBase, table=True):
     password_hash: str = Field(max_length=PASSWORD_HASH_MAX_LENGTH)
     role: str = Field(default="user", sa_type=String(16))
     is_active: bool = Field(default=True)
+    # When the current address was confirmed (a mailed token); None: not yet. A new
+    # address (admin change) clears it, a confirmed email change sets it.
+    email_verified_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     created_at: datetime | None = Field(
         default=None,
         sa_column=Column(DateTime(timezone=True), server_default=func.now(), nullable=False),
@@ -63,6 +67,10 @@ class User(UserBase, table=True):
         sa_column=Column(DateTime(timezone=True), server_default=func.now(),
                          onupdate=func.now(), nullable=False),
     )
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 # Internal API: the auth service creates a user with an already computed hash.
@@ -74,7 +82,9 @@ class UserCreate(SQLModel):
     role: Role = "user"
 
 
-# PATCH /users/me: an email change needs the current password.
+# PATCH /users/me. `email` (and `current_password`, which only an email change needed) are
+# accepted only to refuse a change with a pointer to the confirmed flow
+# (POST /auth/email/change); an unchanged `email` is a no-op.
 class UserUpdateMe(SQLModel):
     model_config = _STRICT
     display_name: DisplayName = None
@@ -82,10 +92,11 @@ class UserUpdateMe(SQLModel):
     current_password: CurrentPassword | None = None
 
 
-# PATCH /users/{id} (admin).
+# PATCH /users/{id} (admin). A new `email` is unverified (email_verified_at cleared).
 class UserUpdate(SQLModel):
     model_config = _STRICT
     display_name: DisplayName = None
+    email: Email | None = None
     role: Role | None = None
     is_active: bool | None = None
 
@@ -97,6 +108,7 @@ class UserPublic(SQLModel):
     display_name: str | None
     role: Role
     is_active: bool
+    email_verified: bool
     created_at: datetime
     updated_at: datetime
 
@@ -114,13 +126,27 @@ class CredentialsQuery(SQLModel):
     email: LookupEmail
 
 
-# Internal API: what the auth service needs to check a login.
+# Internal API: what the auth service needs to check a login (and, with
+# REQUIRE_VERIFIED_EMAIL, whether the address is confirmed).
 class Credentials(SQLModel):
     id: uuid.UUID
     email: str
     password_hash: str
     role: Role
     is_active: bool
+    email_verified: bool
+
+
+# Internal API: mark the address confirmed, if it is still the account's address.
+class EmailVerification(SQLModel):
+    model_config = _STRICT
+    email: LookupEmail
+
+
+# Internal API: a confirmed email change (the new address is verified by the confirmation).
+class EmailChange(SQLModel):
+    model_config = _STRICT
+    email: Email
 
 
 # Internal API: a new hash (password change or rehash on login).

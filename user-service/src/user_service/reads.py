@@ -15,12 +15,19 @@ from user_service.models import Credentials, User, UserPublic
 Shape = TypeVar("Shape", UserPublic, Credentials)
 
 
+def _column(name: str) -> Any:
+    if name == "email_verified":  # the API shows a flag, the row keeps the moment
+        return col(User.email_verified_at).is_not(None).label(name)
+    return col(getattr(User, name))
+
+
 def _select_shape(shape: type[SQLModel]) -> Select[Any]:
-    return core_select(*(col(getattr(User, name)) for name in shape.model_fields))
+    return core_select(*(_column(name) for name in shape.model_fields))
 
 
 _PROFILE_BY_ID = _select_shape(UserPublic).where(col(User.id) == bindparam("key"))
 _CREDENTIALS_BY_EMAIL = _select_shape(Credentials).where(col(User.email) == bindparam("key"))
+_CREDENTIALS_BY_ID = _select_shape(Credentials).where(col(User.id) == bindparam("key"))
 
 
 async def _read_one(reader: AsyncEngine, query: Select[Any], shape: type[Shape],
@@ -38,5 +45,11 @@ async def get_profile(reader: AsyncEngine, *, user_id: uuid.UUID) -> UserPublic 
 async def get_credentials(reader: AsyncEngine, *, email: str) -> Credentials | None:
     """What a login check needs; `email` must already be normalised."""
     return await _read_one(reader, _CREDENTIALS_BY_EMAIL, Credentials, email)
+
+
+async def get_credentials_by_id(reader: AsyncEngine, *,
+                                user_id: uuid.UUID) -> Credentials | None:
+    """The same by id (a password or email change checks the current password)."""
+    return await _read_one(reader, _CREDENTIALS_BY_ID, Credentials, user_id)
 
 

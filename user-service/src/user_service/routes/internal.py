@@ -1,6 +1,7 @@
 """API for the auth service only: service credential required, never routed by the gateway."""
 
 import uuid
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Response
 
@@ -9,6 +10,8 @@ from user_service.deps import ResourcesDep, SessionDep, require_internal_token
 from user_service.models import (
     Credentials,
     CredentialsQuery,
+    EmailChange,
+    EmailVerification,
     PasswordHashUpdate,
     User,
     UserCreate,
@@ -68,3 +71,37 @@ async def read_user(user_id: uuid.UUID, resources: ResourcesDep) -> Response:
         raise user_not_found()
     return validated_json(profile)
 
+
+
+@router.get("/users/{user_id}/credentials", response_model=Credentials)
+async def read_credentials_by_id(user_id: uuid.UUID, resources: ResourcesDep) -> Response:
+    """What a password check needs, by id (password change, email change, reset)."""
+    credentials = await reads.get_credentials_by_id(resources.reader, user_id=user_id)
+    if credentials is None:
+        raise user_not_found()
+    return validated_json(credentials)
+
+
+@router.post("/users/{user_id}/email-verified", status_code=204, response_class=Response)
+async def mark_email_verified(
+    user_id: uuid.UUID, body: EmailVerification, session: SessionDep
+) -> Response:
+    """The address was confirmed; 404 unless it is still this user's address (a token
+    mailed to an earlier address verifies nothing)."""
+    if not await crud.mark_email_verified(session, user_id=user_id, email=body.email):
+        raise user_not_found()
+    return Response(status_code=204)
+
+
+@router.put("/users/{user_id}/email", response_model=UserPublic)
+async def change_email(user_id: uuid.UUID, body: EmailChange, session: SessionDep) -> UserPublic:
+    """A confirmed email change: the new address, verified by that confirmation."""
+    user = await crud.get_user(session, user_id=user_id)
+    if user is None:
+        raise user_not_found()
+    try:
+        user = await crud.update_user(session, user=user, changes={
+            "email": body.email, "email_verified_at": datetime.now(UTC)})
+    except crud.EmailTakenError:
+        raise email_taken() from None
+    return UserPublic.model_validate(user)

@@ -3,7 +3,6 @@
 from fastapi import APIRouter, Response
 
 from shared import ProblemError
-from shared.passwords import HashingBusy
 from user_service import crud, reads
 from user_service.deps import (
     CurrentUser,
@@ -14,7 +13,7 @@ from user_service.deps import (
     subject_id,
 )
 from user_service.models import UserPublic, UserUpdateMe
-from user_service.routes.errors import email_taken, hashing_busy, last_admin, problems
+from user_service.routes.errors import last_admin, problems
 from user_service.routes.responses import validated_json
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -28,29 +27,17 @@ async def read_me(principal: PrincipalDep, resources: ResourcesDep) -> Response:
     return validated_json(profile)
 
 
-@router.patch("/me", response_model=UserPublic,
-              responses=problems(401, 403, 409, 422, 503))
-async def update_me(
-    body: UserUpdateMe, user: CurrentUser, session: SessionDep, resources: ResourcesDep
-) -> UserPublic:
-    """Change your display name, or your email (which needs `current_password`)."""
-    changes = body.model_dump(exclude_unset=True, exclude={"current_password"})
-    if changes.get("email", user.email) is None:
-        raise ProblemError(422, "validation_error", "email cannot be null")
-    if "email" in changes and changes["email"] != user.email:
-        if body.current_password is None:
-            raise ProblemError(422, "current_password_required",
-                               "Changing the email needs the current password")
-        try:
-            check = await resources.hasher.verify(user.password_hash, body.current_password)
-        except HashingBusy:
-            raise hashing_busy() from None
-        if not check.valid:
-            raise ProblemError(403, "invalid_password", "The current password is wrong")
-    try:
-        user = await crud.update_user(session, user=user, changes=changes)
-    except crud.EmailTakenError:
-        raise email_taken() from None
+@router.patch("/me", response_model=UserPublic, responses=problems(401, 422))
+async def update_me(body: UserUpdateMe, user: CurrentUser, session: SessionDep) -> UserPublic:
+    """Change your display name. The email changes only through the confirmed flow
+    (`POST /auth/email/change`): an `email` other than the current one is refused (422)."""
+    changes = body.model_dump(exclude_unset=True, exclude={"current_password", "email"})
+    if "email" in body.model_fields_set and body.email != user.email:
+        raise ProblemError(
+            422, "email_change_requires_confirmation",
+            "The email changes through POST /auth/email/change {new_email, current_password}, "
+            "which mails a confirmation link to the new address")
+    user = await crud.update_user(session, user=user, changes=changes)
     return UserPublic.model_validate(user)
 
 
