@@ -122,14 +122,16 @@ async def test_end_one_session_is_idempotent_and_published(
     assert (await refresh(auth, laptop["refresh_token"])).status_code == 200
 
 
-async def test_another_users_session_is_never_ended(auth: Any, admin_redis: Any) -> None:
+async def test_another_users_session_is_never_ended(auth: Any, admin_redis: Any,
+                                                     problem: Any) -> None:
     victim = await login(auth, await auth.register())
     attacker = await login(auth, await auth.register())
     victim_sid = await sid_of(auth, victim["access_token"])
-    for path in (f"/auth/sessions/{victim_sid}", "/auth/sessions/not-a-session-id",
-                 "/auth/sessions/%7Bu%3Ax%7D"):
-        response = await auth.client.delete(path, headers=bearer(attacker))
-        assert response.status_code == 204
+    response = await auth.client.delete(f"/auth/sessions/{victim_sid}", headers=bearer(attacker))
+    assert response.status_code == 204
+    for malformed in ("not-a-session-id", "%7Bu%3Ax%7D", "A" * 23):
+        problem(await auth.client.delete(f"/auth/sessions/{malformed}", headers=bearer(attacker)),
+                422, "validation_error")
     assert victim_sid not in revoked_sessions(admin_redis)
     assert (await refresh(auth, victim["refresh_token"])).status_code == 200
     # Logout with the victim's refresh token: a no-op too.
@@ -246,9 +248,10 @@ async def test_admin_routes_refuse_others_and_unknown_users(auth: Any, sql: Any,
     problem(await auth.client.get(base), 401, "missing_token")
     await sql("UPDATE users SET role = 'admin' WHERE email = %s", email)
     admin = await login(auth, email)
-    for unknown in ("00000000-0000-4000-8000-000000000000", "not-a-uuid"):
-        problem(await auth.client.get(f"/auth/admin/users/{unknown}/sessions",
-                                      headers=bearer(admin)), 404, "user_not_found")
+    problem(await auth.client.get("/auth/admin/users/00000000-0000-4000-8000-000000000000"
+                                  "/sessions", headers=bearer(admin)), 404, "user_not_found")
+    problem(await auth.client.get("/auth/admin/users/not-a-uuid/sessions",
+                                  headers=bearer(admin)), 422, "validation_error")
     # Demoted: the token still says admin, the account no longer does.
     await sql("UPDATE users SET role = 'user' WHERE email = %s", email)
     problem(await auth.client.get(base, headers=bearer(admin)), 403, "forbidden")
@@ -259,3 +262,29 @@ async def test_sessions_routes_need_a_token(auth: Any, problem: Any) -> None:
     problem(await auth.client.get("/auth/sessions"), 401, "missing_token")
     problem(await auth.client.delete("/auth/sessions"), 401, "missing_token")
     problem(await auth.client.delete("/auth/sessions/abc"), 401, "missing_token")
+
+
+async def test_the_session_routes_are_documented(auth: Any) -> None:
+    spec = (await auth.client.get("/openapi.json")).json()
+    expected = {
+        "/auth/sessions": {"get": "200", "delete": "204"},
+        "/auth/sessions/{session_id}": {"delete": "204"},
+        "/auth/admin/users/{user_id}/sessions": {"get": "200", "delete": "204"},
+        "/auth/admin/users/{user_id}/sessions/{session_id}": {"delete": "204"},
+    }
+    for path, methods in expected.items():
+        for method, success in methods.items():
+            operation = spec["paths"][path][method]
+            assert operation["security"], (path, method)
+            assert operation["summary"], (path, method)
+            assert operation["description"], (path, method)
+            responses = operation["responses"]
+            assert success in responses
+            assert "application/problem+json" in responses["401"]["content"]
+            if "/admin/" in path:
+                assert {"403", "404"} <= set(responses)
+    listing = spec["paths"]["/auth/sessions"]["get"]["responses"]["200"]["content"]
+    schema = listing["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    item = spec["components"]["schemas"]["SessionPublic"]["properties"]
+    assert schema == "SessionList"
+    assert {"id", "created_at", "last_used_at", "ip", "user_agent", "current"} <= set(item)

@@ -2,23 +2,29 @@
 anyone's. Ending is idempotent: an unknown, already ended or someone else's session id
 answers 204 and changes nothing."""
 
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from auth_service.deps import CurrentPrincipal, ResourcesDep
 from auth_service.schemas import SessionList, SessionPublic
 from auth_service.session_store import SessionInfo
+from auth_service.tokens import SESSION_ID_RE
 from shared import Principal
 
 router = APIRouter(prefix="/auth", tags=["sessions"])
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_ERRORS: dict[int | str, dict[str, Any]] = {401: _PROBLEM, 503: _PROBLEM}
+_ERRORS: dict[int | str, dict[str, Any]] = {401: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM}
 _ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 503: _PROBLEM}
+    401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM}
 IncludeCurrent = Annotated[bool, Query(description="end the caller's own session too")]
+# A malformed id is a 422; a well-formed one that names nothing of the caller's, a no-op.
+SessionId = Annotated[str, Path(pattern=SESSION_ID_RE.pattern,
+                                description="a session id (the `sid` claim)")]
+UserId = Annotated[uuid.UUID, Path(description="the user's id")]
 
 
 def _sid(principal: Principal) -> str | None:
@@ -43,7 +49,7 @@ async def list_sessions(resources: ResourcesDep, principal: CurrentPrincipal) ->
 
 @router.delete("/sessions/{session_id}", status_code=204, response_class=Response,
                responses=_ERRORS)
-async def end_session(session_id: str, resources: ResourcesDep,
+async def end_session(session_id: SessionId, resources: ResourcesDep,
                       principal: CurrentPrincipal) -> None:
     """End one of the caller's sessions (its refresh token dies, its access tokens are
     refused everywhere within about a second)."""
@@ -60,27 +66,27 @@ async def end_sessions(resources: ResourcesDep, principal: CurrentPrincipal,
 
 @router.get("/admin/users/{user_id}/sessions", response_model=SessionList,
             responses=_ADMIN_ERRORS)
-async def admin_list_sessions(user_id: str, resources: ResourcesDep,
+async def admin_list_sessions(user_id: UserId, resources: ResourcesDep,
                               principal: CurrentPrincipal) -> SessionList:
     """A user's live sessions (admin)."""
-    target = await resources.session_admin.target(principal, user_id)
+    target = await resources.session_admin.target(principal, str(user_id))
     current = _sid(principal) if target == principal.subject else None
     return _listing(await resources.sessions.live(target), current)
 
 
 @router.delete("/admin/users/{user_id}/sessions", status_code=204, response_class=Response,
                responses=_ADMIN_ERRORS)
-async def admin_end_sessions(user_id: str, resources: ResourcesDep,
+async def admin_end_sessions(user_id: UserId, resources: ResourcesDep,
                              principal: CurrentPrincipal) -> None:
     """End every session of a user (admin)."""
-    target = await resources.session_admin.target(principal, user_id)
+    target = await resources.session_admin.target(principal, str(user_id))
     await resources.sessions.end_all(target, keep=None, reason="admin")
 
 
 @router.delete("/admin/users/{user_id}/sessions/{session_id}", status_code=204,
                response_class=Response, responses=_ADMIN_ERRORS)
-async def admin_end_session(user_id: str, session_id: str, resources: ResourcesDep,
+async def admin_end_session(user_id: UserId, session_id: SessionId, resources: ResourcesDep,
                             principal: CurrentPrincipal) -> None:
     """End one session of a user (admin)."""
-    target = await resources.session_admin.target(principal, user_id)
+    target = await resources.session_admin.target(principal, str(user_id))
     await resources.sessions.end(target, session_id, reason="admin")
