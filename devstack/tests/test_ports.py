@@ -25,21 +25,27 @@ def test_free_ports_leave_room_for_the_cluster_bus() -> None:
     assert all(p + 10000 < 32768 and not port_in_use(p + 10000) for p in ports)
 
 
-def test_up_refuses_a_busy_port_and_starts_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("role", "named"), [("postgres_port", "postgres"),
+                                             ("gateway_metrics_port", "gateway metrics")])
+def test_up_refuses_a_busy_port_and_starts_nothing(tmp_path: Path, role: str,
+                                                   named: str) -> None:
     redis_ports = free_ports(6, with_bus=True)
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         busy = squatter.getsockname()[1]
-        auth, user, gateway = free_ports(3, exclude=[*redis_ports, busy])
+        others = free_ports(7, exclude=[*redis_ports, busy])
+        ports = dict(zip(("postgres_port", "auth_port", "user_port", "gateway_port",
+                          "gateway_metrics_port", "auth_metrics_port", "user_metrics_port"),
+                         others, strict=True))
+        ports[role] = busy
         config = StackConfig(state_dir=tmp_path / "state", redis_ports=redis_ports,
-                             postgres_port=busy, auth_port=auth, user_port=user,
-                             gateway_port=gateway, autorestart=False)
+                             autorestart=False, **ports)
         stack = Stack(config, echo=lambda _line: None)
         with pytest.raises(StackError) as caught:
             stack.up()
     message = str(caught.value)
-    assert f"{busy} (postgres)" in message
+    assert f"{busy} ({named})" in message
     assert "\n" not in message
     assert not stack.is_running()
     assert not any(port_in_use(p) for p in redis_ports)

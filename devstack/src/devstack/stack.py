@@ -119,6 +119,8 @@ class Stack:
                    for p in self.config.redis_ports]
         wanted.append((self.config.postgres_port, "postgres"))
         wanted += [(s.port, s.name) for s in self.services.values()]
+        wanted += [(s.metrics_port, f"{s.name} metrics") for s in self.services.values()
+                   if s.metrics_port]
         return [f"{port} ({what})" for port, what in wanted if portcheck.port_in_use(port)]
 
     def up(self) -> None:
