@@ -89,9 +89,9 @@ class Refresh:
         if seen.verdict == "replay" and seen.pair is not None:
             REFRESHES.labels("replay").inc()
             return seen.pair
-        if seen.user_id is not None and seen.verdict in ("reused", "revoked"):
+        if seen.verdict == "reused" and seen.user_id is not None:
             # The family may have been migrated already: its session ends with it.
-            await self.sessions.end(seen.user_id, token.family, reason=seen.reason or "reused")
+            await self.sessions.end(seen.user_id, token.family, reason="reused")
         if seen.verdict != "live" or seen.user_id is None:
             raise _refused(seen)
         user_id, sid = seen.user_id, token.family
