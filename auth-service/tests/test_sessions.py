@@ -288,3 +288,25 @@ async def test_the_session_routes_are_documented(auth: Any) -> None:
     item = spec["components"]["schemas"]["SessionPublic"]["properties"]
     assert schema == "SessionList"
     assert {"id", "created_at", "last_used_at", "ip", "user_agent", "current"} <= set(item)
+
+
+async def test_concurrent_logins_keep_the_bound_exactly(small: Any, admin_redis: Any) -> None:
+    email = await small.register()
+    logins = await asyncio.gather(*(login(small, email) for _ in range(10)))
+    sids = {await sid_of(small, t["access_token"]) for t in logins}
+    live = {i["id"] for i in await listing(small, await login(small, email))}
+    assert len(live) == 3  # the last login's own and two of the ten
+    published = set(revoked_sessions(admin_redis))
+    # Every one of the ten that is no longer live was ended by the bound, and published.
+    assert sids - live <= published
+    assert len(sids - live) == 8
+
+
+async def test_a_disabled_users_session_ends_at_its_refresh(auth: Any, sql: Any,
+                                                             admin_redis: Any,
+                                                             problem: Any) -> None:
+    email = await auth.register()
+    tokens = await login(auth, email)
+    await sql("UPDATE users SET is_active = false WHERE email = %s", email)
+    problem(await refresh(auth, tokens["refresh_token"]), 401, "invalid_refresh_token")
+    assert await sid_of(auth, tokens["access_token"]) in revoked_sessions(admin_redis)
