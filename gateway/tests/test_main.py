@@ -92,7 +92,7 @@ async def test_ready_when_upstreams_and_redis_are(gw: RunningGateway) -> None:
     assert ready.status_code == 200
     assert ready.json()["checks"] == {
         "redis": "ok", "cluster_state": "ok", "slots": "16384/16384", "auth-service": "ok",
-        "user-service": "ok", "jwks": "ok", "ratelimit": "redis"}
+        "user-service": "ok", "jwks": "ok", "revocations": "current", "ratelimit": "redis"}
 
 
 @pytest.mark.parametrize("overrides", [

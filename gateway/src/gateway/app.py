@@ -35,6 +35,7 @@ from shared import (
 _log = get_logger("gateway")
 _JSON = (b"content-type", b"application/json")
 _CLOSE = (b"connection", b"close")
+_RETRY_SOON = (b"retry-after", b"1")
 
 
 class Gateway:
@@ -199,6 +200,8 @@ class Gateway:
             try:
                 await resources.authenticator.check(x.request.authorization)
             except TokenError as exc:
+                if exc.status == 503:  # revocation state unknown: fail closed (RevocationFeed)
+                    return await x.problem(503, exc.code, exc.detail, _RETRY_SOON)
                 challenge = bearer_challenge(exc.code).encode()
                 return await x.problem(401, exc.code, exc.detail,
                                        (b"www-authenticate", challenge))

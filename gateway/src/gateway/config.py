@@ -7,7 +7,14 @@ import orjson
 from pydantic import NonNegativeInt, PositiveFloat, field_validator, model_validator
 
 from gateway.cors import CorsPolicy, parse_origins
-from shared import JwtSettings, Network, RedisSettings, ServiceSettings, parse_networks
+from shared import (
+    JwtSettings,
+    Network,
+    RedisSettings,
+    RevocationSettings,
+    ServiceSettings,
+    parse_networks,
+)
 from shared.redis import parse_nodes
 
 FailMode = Literal["open", "closed"]
@@ -85,7 +92,7 @@ def parse_route_policies(spec: str, default_fail_mode: FailMode) -> dict[str, Ro
     return policies
 
 
-class Settings(ServiceSettings, JwtSettings, RedisSettings):
+class Settings(ServiceSettings, JwtSettings, RedisSettings, RevocationSettings):
     """Everything the gateway reads from the environment."""
 
     SERVICE_NAME: str = "gateway"

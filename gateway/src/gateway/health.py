@@ -6,7 +6,10 @@ only make things worse. The details say `"ratelimit": "fallback"` instead, and r
 the cluster's own view (`cluster_state`, `slots` covered) from CLUSTER INFO, which costs
 what the PING it replaced did. What the gateway cannot serve without does gate: until a
 first JWKS has loaded every token would be refused, so it is not ready (`"jwks":
-"missing"`)."""
+"missing"`). The revocation feed's state is reported (`"revocations"`: `starting` until
+it has read the log once, `current`, or `stale` when out of touch too long) but does not
+gate, like any Redis trouble: protected routes answer 503 while it is not current, the
+others keep working (docs/revocation.md)."""
 
 import asyncio
 import time
@@ -14,7 +17,7 @@ import time
 from gateway.fallback import CircuitBreaker
 from gateway.upstream import Upstream, UpstreamFailure
 from shared import RemoteKeySet
-from shared.redis import ClusterCommands
+from shared.redis import ClusterCommands, RevocationFeed
 
 ALL_SLOTS = 16384
 
@@ -46,6 +49,7 @@ class ReadinessProbe:
         timeout: float = 1.0,
         *,
         keys: RemoteKeySet | None = None,
+        feed: RevocationFeed | None = None,
     ) -> None:
         self.upstreams = upstreams
         self.redis = redis
@@ -53,6 +57,7 @@ class ReadinessProbe:
         self.cache_seconds = cache_seconds
         self.timeout = timeout
         self.keys = keys
+        self.feed = feed
         self._checked_at = float("-inf")
         self._result: tuple[bool, dict[str, str]] = (False, {})
         self._lock = asyncio.Lock()
@@ -99,6 +104,8 @@ class ReadinessProbe:
                 self._result = await self._run()
                 self._checked_at = time.monotonic()
             ready, checks = self._result
+        if self.feed is not None:  # read live: it changes without a round trip
+            checks = {**checks, "revocations": self.feed.state}
         if self.breaker is None:
             mode = "disabled"
         else:

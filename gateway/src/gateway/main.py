@@ -24,7 +24,7 @@ from shared import (
     get_logger,
     retry_with_backoff,
 )
-from shared.redis import cluster_client_from_settings
+from shared.redis import RevocationFeed, cluster_client_from_settings, revocation_feed_from_settings
 from shared.server import serve
 
 _log = get_logger("gateway")
@@ -59,20 +59,31 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         await asyncio.wait([warm_up], timeout=settings.REDIS_STARTUP_WAIT_SECONDS)
     keys = None
     authenticator = None
+    feed: RevocationFeed | None = None
     if settings.JWT_ENABLED:
         keys = RemoteKeySet(settings.JWKS_URL, settings.jwt_algorithms,
                             min_refetch_interval=settings.JWKS_MIN_REFETCH_SECONDS)
-        authenticator = Authenticator(JwtVerifier.from_settings(keys, settings))
+        verifier = JwtVerifier.from_settings(keys, settings)
+        authenticator = Authenticator(verifier)
         background.append(asyncio.create_task(keys.keep_fresh(
             settings.JWKS_REFRESH_MIN_SECONDS, settings.JWKS_REFRESH_MAX_SECONDS)))
+        if settings.REVOCATION_FEED_ENABLED:
+            # Its own connection: the limiter's pipelined ones never carry a blocking read.
+            feed = revocation_feed_from_settings(settings, settings,
+                                                 grace_seconds=settings.JWT_LEEWAY_SECONDS)
+            verifier.revocations = feed
+            background.append(asyncio.create_task(feed.run()))
+            await _caught_up(feed, settings.REDIS_STARTUP_WAIT_SECONDS)
+        else:
+            _log.warning("revocation_feed_disabled", reason="revoked tokens work until exp")
     else:
         _log.warning("jwt_disabled", reason="benchmark attribution only")
     readiness = ReadinessProbe(
         upstreams, redis, limiter.breaker if limiter else None, settings.READINESS_CACHE_SECONDS,
-        keys=keys,
+        keys=keys, feed=feed,
     )
     try:
-        yield Resources(proxy, limiter, authenticator, readiness, keys)
+        yield Resources(proxy, limiter, authenticator, readiness, keys, feed)
     finally:
         for task in background:
             task.cancel()
@@ -82,6 +93,14 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             await redis.aclose()
         if keys is not None:
             await keys.aclose()
+
+
+async def _caught_up(feed: RevocationFeed, within: float) -> None:
+    """Give a healthy cluster a moment to hand over the log before the first request
+    (until then protected routes answer 503); never block start-up on a cluster that is
+    down."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(feed.first_caught_up.wait(), within)
 
 
 def create_app(settings: Settings | None = None) -> Gateway:

@@ -30,6 +30,12 @@ class Snapshot:
     token_cache_hits: int = 0
     token_cache_misses: int = 0
     jwks_refreshes: int = 0
+    revocation_feed: str | None = None  # its state; None: no feed
+    revocations_received: int = 0
+    revocations_held: int = 0
+    revocation_feed_connected: bool = False
+    revocation_feed_lag: float = -1.0  # seconds since the log last answered; -1: never
+    revocation_feed_reconnects: int = 0
 
 
 class ScrapeState(Collector):
@@ -70,6 +76,31 @@ class ScrapeState(Collector):
         yield lookups
         yield CounterMetricFamily("gateway_jwks_refreshes", "JWKS fetches from the auth service",
                                   value=state.jwks_refreshes)
+        if state.revocation_feed is not None:
+            yield from _revocation_metrics(state)
+
+
+def _revocation_metrics(state: Snapshot) -> Iterator[Metric]:
+    yield CounterMetricFamily("gateway_revocations_received", "Revocation-log entries read",
+                              value=state.revocations_received)
+    yield GaugeMetricFamily("gateway_revocations_held",
+                            "Revoked sessions and users remembered until their tokens expire",
+                            value=state.revocations_held)
+    yield GaugeMetricFamily("gateway_revocation_feed_connected",
+                            "1 while the revocation feed has a connection to the log's master",
+                            value=float(state.revocation_feed_connected))
+    yield GaugeMetricFamily("gateway_revocation_feed_lag_seconds",
+                            "Seconds since the revocation log last answered (-1: never); "
+                            "over REVOCATION_MAX_STALENESS_SECONDS protected routes answer 503",
+                            value=state.revocation_feed_lag)
+    yield CounterMetricFamily("gateway_revocation_feed_reconnects",
+                              "Times the revocation feed lost the log and reconnected",
+                              value=state.revocation_feed_reconnects)
+    feed = GaugeMetricFamily("gateway_revocation_feed_state",
+                             "Revocation feed state (1 = current state)", labels=["state"])
+    for candidate in ("starting", "current", "stale"):
+        feed.add_metric([candidate], float(candidate == state.revocation_feed))
+    yield feed
 
 
 class Metrics:

@@ -8,6 +8,7 @@ from gateway.metrics import Snapshot
 from gateway.proxy import Proxy
 from gateway.ratelimit import RateLimiter
 from shared import RemoteKeySet
+from shared.redis import RevocationFeed
 
 
 @dataclass(slots=True)
@@ -17,6 +18,7 @@ class Resources:
     authenticator: Authenticator | None
     readiness: ReadinessProbe
     keys: RemoteKeySet | None = None
+    feed: RevocationFeed | None = None
 
     def snapshot(self) -> Snapshot:
         """State for /metrics, read at scrape time."""
@@ -33,4 +35,11 @@ class Resources:
             state.token_cache_misses = cache.misses
         if self.keys is not None:
             state.jwks_refreshes = self.keys.refresh_count
+        if self.feed is not None:
+            state.revocation_feed = self.feed.state
+            state.revocations_received = self.feed.received
+            state.revocations_held = len(self.feed.revocations)
+            state.revocation_feed_connected = self.feed.connected
+            state.revocation_feed_lag = self.feed.lag_seconds if self.feed.caught_up else -1.0
+            state.revocation_feed_reconnects = self.feed.reconnects
         return state

@@ -153,6 +153,7 @@ class RevocationFeed:
         self.reconnects = 0
         self.connected = False
         self.caught_up = False  # the log was read to its end at least once
+        self.first_caught_up = asyncio.Event()  # set then (start-up waits on it)
         self.last_id = ""  # the last entry's ID; "" until the first read
         self.synced_at = float("-inf")  # monotonic time of the last reply
         self.master: Address | None = None
@@ -236,8 +237,10 @@ class RevocationFeed:
                 entries = _entries(reply)
                 self._apply(entries)
                 if len(entries) < _COUNT:  # read to the end: we know all there is
-                    self.caught_up = True
                     self.synced_at = time.monotonic()
+                    if not self.caught_up:
+                        self.caught_up = True
+                        self.first_caught_up.set()
         except BaseException:
             self.master = None if self.master == address else self.master
             raise
