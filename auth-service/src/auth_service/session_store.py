@@ -4,7 +4,8 @@ one atomic script (a failover replicates all of an update or none of it).
 
     sess:{u:U}            zset  session id -> its expiry (Unix ms): the user's live sessions
     sess:{u:U}:<sid>      hash  created, last_used (Unix s), ip, ua, amr, revoked
-                                (""/"logout"/"reused"/"ended"/"evicted"/"user_inactive")
+                                ("" while live, else why it ended: logout, ended,
+                                admin, evicted, reused, user_inactive)
     rt:{u:U}:<sid>:t:<h>  hash  token state live|spent, spent_at (ms, Redis clock), next
     rt:{u:U}:<sid>:g:<h>  hash  the successor pair handed out for token <h>, kept only for
                                 the grace window (a retry gets the same pair back)
