@@ -65,9 +65,11 @@ def signer() -> Signer:
 
 
 @pytest.fixture(scope="session")
-def settings(postgres: Any) -> Settings:
+def settings(postgres: Any, redis_cluster: Any) -> Settings:
+    """Against the session PostgreSQL and Redis Cluster (revocations: its own ACL user)."""
     return Settings(
         ENVIRONMENT="test", DATABASE_URL=postgres.url, INTERNAL_API_TOKEN=INTERNAL_TOKEN,
+        **redis_cluster.service_env("user-service"),
         JWKS_URL="http://127.0.0.1:9/unused", JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE,
         DB_CONNECT_TIMEOUT=2, DB_POOL_TIMEOUT=2, PAGE_SIZE_DEFAULT=10, PAGE_SIZE_MAX=25,
         METRICS_PORT=0,  # apps under test open no metrics listener on a fixed port

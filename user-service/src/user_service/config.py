@@ -2,11 +2,12 @@
 
 from pydantic import NonNegativeInt
 
-from shared import JwtSettings, ServiceSettings
+from shared import JwtSettings, RedisSettings, RevocationSettings, ServiceSettings
 from shared.passwords import PasswordSettings
 
 
-class Settings(ServiceSettings, JwtSettings, PasswordSettings):
+class Settings(ServiceSettings, JwtSettings, PasswordSettings, RedisSettings,
+               RevocationSettings):
     """Everything the user service reads from its environment."""
 
     SERVICE_NAME: str = "user-service"
@@ -30,6 +31,9 @@ class Settings(ServiceSettings, JwtSettings, PasswordSettings):
 
     PAGE_SIZE_DEFAULT: int = 50  # GET /users page size without `limit`
     PAGE_SIZE_MAX: int = 100  # larger `limit` values are clamped to this
+
+    # How long a revocation append waits for a replica's acknowledgement (WAIT)
+    REVOCATION_REPLICA_ACK_MS: int = 1000
 
     def secret_fields(self) -> dict[str, str]:
         return {"INTERNAL_API_TOKEN": self.INTERNAL_API_TOKEN}

@@ -16,6 +16,7 @@ from shared.passwords import PasswordHasher
 from shared.web import bearer_principal, unauthorized
 from user_service.config import Settings
 from user_service.models import User, UserPublic
+from user_service.revocations import RevocationPublisher
 
 UserT = TypeVar("UserT", User, UserPublic)
 
@@ -33,6 +34,7 @@ class Resources:
     sessionmaker: async_sessionmaker[AsyncSession]
     verifier: JwtVerifier
     hasher: PasswordHasher
+    revocations: RevocationPublisher  # admin disable, delete and role change
 
 
 # Dependencies are `async def` even when they do no I/O: FastAPI runs plain `def`

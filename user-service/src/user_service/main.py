@@ -6,15 +6,32 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from shared import JwtVerifier, KeySet, RemoteKeySet, get_logger
+from shared import (
+    JwtVerifier,
+    KeySet,
+    RemoteKeySet,
+    RevocationUnavailable,
+    get_logger,
+    retry_with_backoff,
+)
 from shared.passwords import PasswordHasher
+from shared.redis import RevocationFeed, cluster_client_from_settings, revocation_feed_from_settings
 from shared.web import Readiness, build_service_app
 from user_service import db
 from user_service.config import Settings
 from user_service.deps import Resources
+from user_service.revocations import RevocationPublisher
 from user_service.routes import admin, internal, me
 
 _log = get_logger("user_service")
+_FEED_STARTUP_WAIT = 3.0  # seconds
+
+
+async def _feed_current(feed: RevocationFeed) -> None:
+    """Ready only while bearer routes can be served: the feed has read the log and has
+    not been out of touch longer than REVOCATION_MAX_STALENESS_SECONDS."""
+    if feed.state != "current":
+        raise RevocationUnavailable(f"revocation feed {feed.state}")
 
 
 def create_app(settings: Settings | None = None, *, key_set: KeySet | None = None) -> FastAPI:
@@ -32,11 +49,31 @@ def create_app(settings: Settings | None = None, *, key_set: KeySet | None = Non
             remote = keys = RemoteKeySet(settings.JWKS_URL, settings.jwt_algorithms)
         verifier = JwtVerifier.from_settings(keys, settings)
         hasher = PasswordHasher()  # only verifies (email change); auth-service hashes
+        # Our own cluster client (publishing revocations) and revocation feed (verifying).
+        redis = cluster_client_from_settings(settings)
+        publisher = RevocationPublisher(redis,
+                                        retention_seconds=settings.REVOCATION_RETENTION_SECONDS,
+                                        replica_ack_ms=settings.REVOCATION_REPLICA_ACK_MS)
         app.state.resources = Resources(engine, db.reader(engine),
-                                        db.create_sessionmaker(engine), verifier, hasher)
+                                        db.create_sessionmaker(engine), verifier, hasher,
+                                        publisher)
         readiness.add("postgres", lambda: db.ping(engine))
-        # Start serving at once; PostgreSQL and the JWKS may come up after us.
-        background = [asyncio.create_task(db.warm_up(engine))]
+        # Start serving at once; PostgreSQL, Redis and the JWKS may come up after us.
+        background = [asyncio.create_task(db.warm_up(engine)),
+                      asyncio.create_task(retry_with_backoff(redis.initialize,
+                                                             what="redis-cluster"))]
+        if settings.REVOCATION_FEED_ENABLED:
+            feed = revocation_feed_from_settings(settings, settings,
+                                                 grace_seconds=settings.JWT_LEEWAY_SECONDS)
+            verifier.revocations = feed
+            background.append(asyncio.create_task(feed.run()))
+            readiness.add("revocations", lambda: _feed_current(feed))
+            # A healthy cluster hands the log over in milliseconds; until then bearer
+            # routes answer 503. Never block start-up on a cluster that is down.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(feed.first_caught_up.wait(), _FEED_STARTUP_WAIT)
+        else:
+            _log.warning("revocation_feed_disabled", reason="revoked tokens work until exp")
         if remote is not None:
             background.append(asyncio.create_task(remote.keep_fresh(
                 settings.JWKS_REFRESH_MIN_SECONDS, settings.JWKS_REFRESH_MAX_SECONDS)))
@@ -47,6 +84,7 @@ def create_app(settings: Settings | None = None, *, key_set: KeySet | None = Non
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             await engine.dispose()
+            await redis.aclose()
             if remote is not None:
                 await remote.aclose()
             hasher.close()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from shared import ProblemError
 from user_service import crud
 from user_service.cursor import InvalidCursorError
-from user_service.deps import AdminUser, SessionDep, SettingsDep
+from user_service.deps import AdminUser, ResourcesDep, SessionDep, SettingsDep
 from user_service.models import EmailPrefix, Role, UserPublic, UsersPublic, UserUpdate
 from user_service.routes.errors import email_taken, last_admin, problems, user_not_found
 
@@ -51,10 +51,12 @@ async def read_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep) -> Us
 @router.patch("/{user_id}", response_model=UserPublic,
               responses=problems(401, 403, 404, 409, 422))
 async def update_user(
-    user_id: uuid.UUID, body: UserUpdate, _: AdminUser, session: SessionDep
+    user_id: uuid.UUID, body: UserUpdate, _: AdminUser, session: SessionDep,
+    resources: ResourcesDep,
 ) -> UserPublic:
     """Change a user's role, active flag, display name or email (a new email is
-    unverified until its owner confirms it)."""
+    unverified until its owner confirms it); a role change or a disable revokes the
+    user's access tokens (every gateway refuses them within about a second)."""
     user = await crud.get_user(session, user_id=user_id)
     if user is None:
         raise user_not_found()
@@ -67,17 +69,25 @@ async def update_user(
             await crud.ensure_another_active_admin(session, user=user)
         except crud.LastAdminError:
             raise last_admin() from None
+    # Asked for, not only changed: a repeated request (after a 503) appends again.
+    revokes = "role" in changes or changes.get("is_active") is False
     try:
         user = await crud.update_user(session, user=user, changes=changes)
     except crud.EmailTakenError:
         raise email_taken() from None
-    return UserPublic.model_validate(user)
+    public = UserPublic.model_validate(user)
+    if revokes:
+        await _revoke(resources, str(user_id),
+                      reason="role_change" if "role" in changes else "disabled")
+    return public
 
 
 @router.delete("/{user_id}", status_code=204, response_class=Response,
                responses=problems(401, 403, 404, 409, 422))
-async def delete_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep) -> Response:
-    """Delete a user for good (not the last active admin: 409)."""
+async def delete_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep,
+                      resources: ResourcesDep) -> Response:
+    """Delete a user for good (not the last active admin: 409); their access tokens are
+    revoked."""
     user = await crud.get_user(session, user_id=user_id)
     if user is None:
         raise user_not_found()
@@ -88,4 +98,14 @@ async def delete_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep) -> 
             raise last_admin() from None
     if not await crud.delete_user(session, user_id=user_id):
         raise user_not_found()
+    await _revoke(resources, str(user_id), reason="deleted")
     return Response(status_code=204)
+
+
+async def _revoke(resources: ResourcesDep, user_id: str, *, reason: str) -> None:
+    try:
+        await resources.revocations.user_changed(user_id, reason=reason)
+    except Exception:
+        raise ProblemError(503, "revocation_unavailable",
+                           "The change is saved, but its revocation could not be published; "
+                           "repeat the request", headers={"Retry-After": "1"}) from None
