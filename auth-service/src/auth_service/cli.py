@@ -1,4 +1,5 @@
-"""`auth-service [serve]`, `auth-service rotate-keys`, `auth-service show-jwks`."""
+"""`auth-service [serve]`, `auth-service rotate-keys`, `auth-service show-jwks`,
+`auth-service mail-worker`."""
 
 import argparse
 import json
@@ -29,6 +30,33 @@ def _rotate(settings: Settings, args: argparse.Namespace) -> None:
     print(json.dumps({"current": kid, "signing_from_in_seconds": activate_after}))
 
 
+def _mail_worker(settings: Settings) -> None:
+    """Only the outbox's sender, no HTTP (a dedicated sender process)."""
+    import asyncio
+    import contextlib
+
+    from auth_service.redis_store import RedisStore
+    from auth_service.resources import build_mail
+    from shared import configure_logging
+    from shared.redis import cluster_client_from_settings
+
+    configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
+
+    async def run() -> None:
+        store = RedisStore(cluster_client_from_settings(settings),
+                           call_budget=settings.REDIS_CALL_BUDGET_SECONDS,
+                           wait_budget=settings.REDIS_WAIT_BUDGET_SECONDS,
+                           ack_timeout_ms=settings.REDIS_REPLICA_ACK_TIMEOUT_MS)
+        _, worker = build_mail(settings, store)
+        try:
+            await worker.run()
+        finally:
+            await store.aclose()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
 def _show_jwks(settings: Settings) -> None:
     print(json.dumps(load_keyring(settings.keys_dir).jwks(), indent=2))
 
@@ -43,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     rotate.add_argument("--force", action="store_true",
                         help="drop the previous key even if its tokens may still be valid")
     commands.add_parser("show-jwks", help="print the public JWK Set")
+    commands.add_parser("mail-worker", help="send the outbox's mail, without the HTTP service")
     args = parser.parse_args(argv)
     settings = Settings()
     try:
@@ -50,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
             _rotate(settings, args)
         elif args.command == "show-jwks":
             _show_jwks(settings)
+        elif args.command == "mail-worker":
+            _mail_worker(settings)
         else:
             _serve(settings)
     except KeyConfigError as exc:

@@ -8,7 +8,7 @@ import httpx
 from auth_service.config import Settings
 from auth_service.device_tokens import DeviceTokens
 from auth_service.keys import KeyStore, ensure_keys
-from auth_service.mail import MailTemplates, MailWorker, Outbox, SmtpSender
+from auth_service.mail import MailTemplates, MailWorker, Outbox, OutboxKeys, SmtpSender
 from auth_service.redis_store import RedisStore
 from auth_service.refresh_tokens import RefreshTokenStore
 from auth_service.revocations import RevocationPublisher
@@ -85,6 +85,7 @@ def build_throttle(settings: Settings, store: RedisStore) -> LoginThrottle:
 
 def build_mail(settings: Settings, store: RedisStore) -> tuple[Outbox, MailWorker]:
     templates = MailTemplates(settings.PUBLIC_BASE_URL)
+    keys = OutboxKeys(settings.MAIL_OUTBOX_STREAM)
     sender = SmtpSender(host=settings.SMTP_HOST, port=settings.SMTP_PORT,
                         sender=settings.SMTP_FROM, tls=settings.SMTP_TLS,
                         timeout=settings.SMTP_TIMEOUT_SECONDS,
@@ -94,8 +95,8 @@ def build_mail(settings: Settings, store: RedisStore) -> tuple[Outbox, MailWorke
                         retry_max=settings.MAIL_RETRY_MAX_SECONDS,
                         claim_idle=settings.MAIL_CLAIM_IDLE_SECONDS,
                         poll_interval=settings.MAIL_POLL_INTERVAL_SECONDS,
-                        concurrency=settings.MAIL_BATCH_SIZE)
-    outbox = Outbox(store, templates,
+                        concurrency=settings.MAIL_BATCH_SIZE, keys=keys)
+    outbox = Outbox(store, templates, keys=keys,
                     on_enqueue=worker.wake if settings.MAIL_WORKER_ENABLED else None)
     return outbox, worker
 

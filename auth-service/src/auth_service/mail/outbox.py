@@ -8,21 +8,20 @@ the stream through a consumer group.
     outbox:{mail}:attempts  hash    entry id -> failed tries so far (survives a sender crash)
     outbox:{mail}:e:<uuid>  string  this enqueue was applied (a retried enqueue adds nothing)
 
-Every key shares the `{mail}` hash tag: one slot, so each script below is atomic."""
+The stream's name is MAIL_OUTBOX_STREAM (default above); the other keys are named after
+it, so every key shares its `{hash tag}`: one slot, and each script below is atomic."""
 
 import json
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from auth_service.mail.metrics import MAIL_QUEUED
 from auth_service.mail.templates import MailTemplates
 from auth_service.redis_store import RedisStore
 
-OUTBOX_STREAM = "outbox:{mail}"
-DEAD_LETTER_STREAM = "outbox:{mail}:dead"
-ATTEMPTS_KEY = "outbox:{mail}:attempts"
+OUTBOX_STREAM = "outbox:{mail}"  # the default (MAIL_OUTBOX_STREAM)
 SENDER_GROUP = "senders"
-_ENQUEUED_PREFIX = "outbox:{mail}:e:"
 _ENQUEUED_TTL_SECONDS = 600  # longer than any retry of one enqueue
 
 # KEYS: stream, enqueued marker. ARGV: marker TTL, then the entry's field/value pairs.
@@ -34,13 +33,33 @@ return false
 """
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxKeys:
+    """The outbox's keys, all beside its stream (so in its slot)."""
+
+    stream: str = OUTBOX_STREAM
+
+    @property
+    def dead(self) -> str:
+        return f"{self.stream}:dead"
+
+    @property
+    def attempts(self) -> str:
+        return f"{self.stream}:attempts"
+
+    def enqueued(self, marker: str) -> str:
+        return f"{self.stream}:e:{marker}"
+
+
 class Outbox:
     """Where the flows put mail. `enqueue` returns once the mail is durably queued (or
     raises StoreUnavailable after the request's Redis wait budget: a 503)."""
 
     def __init__(self, store: RedisStore, templates: MailTemplates, *,
+                 keys: OutboxKeys | None = None,
                  on_enqueue: Callable[[], None] | None = None) -> None:
         self.store = store
+        self.keys = keys or OutboxKeys()
         self.templates = templates
         self.on_enqueue = on_enqueue  # wakes this process's sender
         self._append = store.register_script(_ENQUEUE)
@@ -58,9 +77,9 @@ class Outbox:
             raise ValueError("not a mail address")
         fields = ["to", to, "template", template,
                   "context", json.dumps(dict(context), separators=(",", ":"))]
-        marker = _ENQUEUED_PREFIX + uuid.uuid4().hex
+        marker = self.keys.enqueued(uuid.uuid4().hex)
         await self.store.run(
-            lambda: self._append.durably(keys=[OUTBOX_STREAM, marker],
+            lambda: self._append.durably(keys=[self.keys.stream, marker],
                                          args=[_ENQUEUED_TTL_SECONDS, *fields],
                                          what="mail_enqueue"),
             what="mail_enqueue",

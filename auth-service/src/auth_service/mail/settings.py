@@ -24,6 +24,9 @@ class MailSettings(BaseSettings):
     # none: plain SMTP; starttls: upgrade on connect (port 587); implicit: TLS from the start (465)
     SMTP_TLS: Literal["none", "starttls", "implicit"] = "none"
     SMTP_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)  # connect and each SMTP reply
+    # The outbox stream (under the ACL prefix outbox:, with a {hash tag}); its dead letters,
+    # try counts and enqueue markers are keys beside it (`<stream>:dead`, ...)
+    MAIL_OUTBOX_STREAM: str = "outbox:{mail}"
     # Run the outbox's sender in this process (every replica shares the stream's work)
     MAIL_WORKER_ENABLED: bool = True
     # Tries of one mail (SMTP down or refusing it for now) before it is dead-lettered
@@ -47,6 +50,9 @@ class MailSettings(BaseSettings):
                 raise ValueError("set SMTP_PASSWORD or SMTP_PASSWORD_FILE, not both")
             if not self.SMTP_PASSWORD_FILE.is_file():
                 raise ValueError(f"SMTP_PASSWORD_FILE {self.SMTP_PASSWORD_FILE} is not a file")
+        stream = self.MAIL_OUTBOX_STREAM
+        if not stream.startswith("outbox:") or "{" not in stream or "}" not in stream:
+            raise ValueError("MAIL_OUTBOX_STREAM must start with outbox: and hold a {hash tag}")
         if self.MAIL_RETRY_MAX_SECONDS < self.MAIL_RETRY_BASE_SECONDS:
             raise ValueError("MAIL_RETRY_MAX_SECONDS must be >= MAIL_RETRY_BASE_SECONDS")
         if self.MAIL_CLAIM_IDLE_SECONDS <= self.SMTP_TIMEOUT_SECONDS:

@@ -28,12 +28,7 @@ import socket
 from collections.abc import Sequence
 
 from auth_service.mail.metrics import MAIL_DEAD_LETTERED, MAIL_SEND_FAILURES, MAIL_SENT
-from auth_service.mail.outbox import (
-    ATTEMPTS_KEY,
-    DEAD_LETTER_STREAM,
-    OUTBOX_STREAM,
-    SENDER_GROUP,
-)
+from auth_service.mail.outbox import SENDER_GROUP, OutboxKeys
 from auth_service.mail.smtp import SendFailed, SmtpSender
 from auth_service.mail.templates import MailTemplates, RenderedMail
 from auth_service.redis_store import RedisStore
@@ -93,8 +88,10 @@ def consumer_name() -> str:
 class MailWorker:
     def __init__(self, store: RedisStore, sender: SmtpSender, templates: MailTemplates, *,
                  max_attempts: int, retry_base: float, retry_max: float, claim_idle: float,
-                 poll_interval: float, concurrency: int, consumer: str | None = None) -> None:
+                 poll_interval: float, concurrency: int, consumer: str | None = None,
+                 keys: OutboxKeys | None = None) -> None:
         self.store = store
+        self.keys = keys or OutboxKeys()
         self.sender = sender
         self.templates = templates
         self.max_attempts = max_attempts
@@ -164,7 +161,7 @@ class MailWorker:
         if self._group_ready:
             return
         try:
-            await self.store.execute(OUTBOX_STREAM, b"XGROUP", b"CREATE", OUTBOX_STREAM,
+            await self.store.execute(self.keys.stream, b"XGROUP", b"CREATE", self.keys.stream,
                                      SENDER_GROUP, b"0", b"MKSTREAM", what="mail_group")
         except ReplyError as exc:
             if exc.kind != "BUSYGROUP":
@@ -174,8 +171,8 @@ class MailWorker:
     async def _read_new(self, count: int) -> list[Entry]:
         try:
             reply = await self.store.execute(
-                OUTBOX_STREAM, b"XREADGROUP", b"GROUP", SENDER_GROUP, self.consumer,
-                b"COUNT", count, b"STREAMS", OUTBOX_STREAM, b">", what="mail_read")
+                self.keys.stream, b"XREADGROUP", b"GROUP", SENDER_GROUP, self.consumer,
+                b"COUNT", count, b"STREAMS", self.keys.stream, b">", what="mail_read")
         except ReplyError as exc:
             if exc.kind == "NOGROUP":  # the stream was deleted under us
                 self._group_ready = False
@@ -187,7 +184,7 @@ class MailWorker:
 
     async def _claim_stale(self, count: int) -> list[Entry]:
         reply = await self.store.execute(
-            OUTBOX_STREAM, b"XAUTOCLAIM", OUTBOX_STREAM, SENDER_GROUP, self.consumer,
+            self.keys.stream, b"XAUTOCLAIM", self.keys.stream, SENDER_GROUP, self.consumer,
             int(self.claim_idle * 1000), self._claim_cursor, b"COUNT", count,
             what="mail_claim")
         if not isinstance(reply, list) or len(reply) < 2:
@@ -223,7 +220,7 @@ class MailWorker:
                 if exc.permanent or attempts >= self.max_attempts:
                     await self._dead_letter(entry_id, fields, reason, attempts, exc.reason)
                     return
-                await self.store.execute(ATTEMPTS_KEY, b"HSET", ATTEMPTS_KEY, entry_id,
+                await self.store.execute(self.keys.attempts, b"HSET", self.keys.attempts, entry_id,
                                          attempts, what="mail_attempts")
                 delay = min(self.retry_base * 2 ** (attempts - 1), self.retry_max)
                 log.warning("mail_send_failed", error=exc.reason, attempt=attempts,
@@ -231,7 +228,7 @@ class MailWorker:
                 await self._hold(entry_id, delay)
                 continue
             await self.store.run(
-                lambda: self._ack(keys=[OUTBOX_STREAM, ATTEMPTS_KEY],
+                lambda: self._ack(keys=[self.keys.stream, self.keys.attempts],
                                   args=[SENDER_GROUP, entry_id]),
                 what="mail_ack")
             MAIL_SENT.labels(template).inc()
@@ -246,13 +243,13 @@ class MailWorker:
                                                           for k, v in context.items()})
 
     async def _attempts(self, entry_id: str) -> int:
-        value = await self.store.execute(ATTEMPTS_KEY, b"HGET", ATTEMPTS_KEY, entry_id,
+        value = await self.store.execute(self.keys.attempts, b"HGET", self.keys.attempts, entry_id,
                                          what="mail_attempts")
         return int(_text(value)) if value is not None else 0
 
     async def _still_ours(self, entry_id: str) -> bool:
         owned = await self.store.run(
-            lambda: self._touch(keys=[OUTBOX_STREAM],
+            lambda: self._touch(keys=[self.keys.stream],
                                 args=[SENDER_GROUP, self.consumer, entry_id]),
             what="mail_touch")
         return bool(owned)
@@ -272,7 +269,7 @@ class MailWorker:
                                 "reason", reason, "attempts", str(attempts),
                                 "original_id", entry_id]
         await self.store.run(
-            lambda: self._dead(keys=[OUTBOX_STREAM, ATTEMPTS_KEY, DEAD_LETTER_STREAM],
+            lambda: self._dead(keys=[self.keys.stream, self.keys.attempts, self.keys.dead],
                                args=[SENDER_GROUP, entry_id, _DEAD_LETTER_MAXLEN, *extra]),
             what="mail_dead_letter")
         MAIL_DEAD_LETTERED.labels(reason).inc()

@@ -24,6 +24,7 @@ from devstack.postgres import Postgres
 from devstack.processes import ProcessError, Supervisor
 from devstack.redis_cluster import RedisCluster
 from devstack.stack import Stack
+from devstack.testkit.mail import CaptureSmtp
 from devstack.testkit.otlp import OtlpReceiver
 
 H = TypeVar("H")
@@ -130,6 +131,21 @@ def redis_cluster_factory() -> Iterator[Callable[[], RedisCluster]]:
 def postgres_factory() -> Iterator[Callable[[], Postgres]]:
     """Call it for a fresh PostgreSQL this test owns; stopped afterwards."""
     yield from _factory(start_postgres)
+
+
+@pytest.fixture
+def capture_smtp() -> Iterator[CaptureSmtp]:
+    """A capture SMTP server this test owns (stop and start it freely), on a free port with
+    a temporary Maildir; `.smtp_env()` points an auth service at it."""
+    workdir = _workdir("mail")
+    server = CaptureSmtp(workdir / "mail")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        if not os.environ.get("DEVSTACK_KEEP_TMP"):
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,131 @@
+"""The local capture SMTP server (aiosmtpd): every message it accepts is stored as one file
+in a Maildir (`new/<time_ns>.<pid>.<random>.eml`, written to `tmp/` and renamed, so a
+reader never sees half a message), with the envelope in two headers of its own on top.
+Nothing is relayed: natively `make up` runs it with `.stack/mail/`, compose as the `mail`
+container. `python -m devstack.mailcapture --port 2525 --maildir DIR` serves; the read
+side (`captured`, `CapturedMail`) is what `devstack mail` and the tests use."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import email
+import email.policy
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PORT = 2525
+ENVELOPE_FROM = "X-Capture-Mail-From"
+ENVELOPE_TO = "X-Capture-Rcpt-To"
+
+
+def _log(event: str, **fields: object) -> None:
+    print(json.dumps({"service": "mail", "level": "info", "event": event, **fields}),
+          flush=True)
+
+
+class MaildirHandler:
+    """aiosmtpd handler: DATA -> one .eml file in `maildir`/new."""
+
+    def __init__(self, maildir: Path) -> None:
+        self.maildir = maildir
+        for sub in ("tmp", "new", "cur"):
+            (maildir / sub).mkdir(parents=True, exist_ok=True)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        content = envelope.original_content or envelope.content
+        if isinstance(content, str):
+            content = content.encode()
+        head = (f"{ENVELOPE_FROM}: {envelope.mail_from}\r\n"
+                f"{ENVELOPE_TO}: {', '.join(envelope.rcpt_tos)}\r\n").encode()
+        name = f"{time.time_ns()}.{os.getpid()}.{secrets.token_hex(4)}.eml"
+        await asyncio.to_thread(self._store, name, head + content)
+        _log("mail_captured", file=name, recipients=len(envelope.rcpt_tos))
+        return "250 OK: captured"
+
+    def _store(self, name: str, data: bytes) -> None:
+        tmp = self.maildir / "tmp" / name
+        with tmp.open("wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.maildir / "new" / name)
+
+
+async def serve(host: str, port: int, maildir: Path) -> None:
+    from aiosmtpd.smtp import SMTP
+
+    handler = MaildirHandler(maildir)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(handler, hostname="capture.local"),
+                                      host, port)
+    _log("mail_capture_listening", host=host, port=port, maildir=str(maildir))
+    async with server:
+        await server.serve_forever()
+
+
+@dataclass(frozen=True)
+class CapturedMail:
+    """One captured message: its file, the envelope recipients and the parsed message."""
+
+    path: Path
+    recipients: tuple[str, ...]
+    message: EmailMessage
+
+    @property
+    def subject(self) -> str:
+        return str(self.message.get("Subject", ""))
+
+    def part(self, subtype: str) -> str:
+        """The body part of type text/`subtype` ("plain" or "html"), "" if none."""
+        body = self.message.get_body(preferencelist=(subtype,))
+        if body is None or body.get_content_subtype() != subtype:
+            return ""
+        return str(body.get_content())
+
+    @property
+    def text(self) -> str:
+        return self.part("plain")
+
+    @property
+    def html(self) -> str:
+        return self.part("html")
+
+
+def read_mail(path: Path) -> CapturedMail:
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    recipients = tuple(r.strip() for r in str(message.get(ENVELOPE_TO, "")).split(",")
+                       if r.strip())
+    return CapturedMail(path, recipients, message)
+
+
+def captured(maildir: Path, to: str | None = None) -> list[CapturedMail]:
+    """Every message in `maildir`/new, oldest first; with `to`: those for that address."""
+    paths = sorted((maildir / "new").glob("*.eml"), key=lambda p: p.name)
+    mails = [read_mail(p) for p in paths]
+    if to is not None:
+        mails = [m for m in mails if to.lower() in (r.lower() for r in m.recipients)]
+    return mails
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m devstack.mailcapture",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--maildir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args.host, args.port, args.maildir))
+
+
+if __name__ == "__main__":
+    main()
