@@ -53,6 +53,27 @@ SESSION_ROUTES = {
 }
 
 
+# Account lifecycle (issue 17): path -> whether a token is needed at the gateway.
+ACCOUNT_ROUTES = {
+    "/auth/verify-email": False, "/auth/verify-email/resend": False,
+    "/auth/verify-email/request": True, "/auth/password/forgot": False,
+    "/auth/password/reset": False, "/auth/password/change": True,
+    "/auth/email/change": True, "/auth/email/change/confirm": False,
+}
+
+
+@pytest.mark.parametrize(("path", "protected"), ACCOUNT_ROUTES.items())
+def test_account_routes(path: str, protected: bool) -> None:
+    router = Router()
+    route = router.match(path)
+    assert route is not None
+    assert route.target is Target.AUTH
+    assert route.protected is protected
+    assert router.label(path) == path
+    for lookalike in (path + "/", path + "/x", path.upper()):
+        assert router.match(lookalike) is None, lookalike
+
+
 @pytest.mark.parametrize(("path", "template"), SESSION_ROUTES.items())
 def test_session_routes_need_a_token_and_are_labelled_by_template(path: str,
                                                                    template: str) -> None:

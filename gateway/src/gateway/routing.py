@@ -102,6 +102,16 @@ class Router:
             "/auth/refresh": auth,
             "/auth/logout": auth_bearer,
             "/auth/sessions": auth_bearer,
+            # Account lifecycle (issue 17): the mailed-token POSTs and the unauthenticated
+            # mail requests need no token; the signed-in owner's requests do.
+            "/auth/verify-email": auth,
+            "/auth/verify-email/resend": auth,
+            "/auth/verify-email/request": auth_bearer,
+            "/auth/password/forgot": auth,
+            "/auth/password/reset": auth,
+            "/auth/password/change": auth_bearer,
+            "/auth/email/change": auth_bearer,
+            "/auth/email/change/confirm": auth,
             "/users": Route(Target.USERS, protected=True),
         }
         # Admin rights are checked by the auth service (by the token and the account).
