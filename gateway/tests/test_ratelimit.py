@@ -198,6 +198,25 @@ async def test_every_key_has_a_ttl(stack: Stack, redis_cluster: object) -> None:
         client.close()
 
 
+async def test_a_route_templates_policy_covers_every_id(stack: Stack,
+                                                        redis_cluster: object) -> None:
+    gw = await stack.start(RATE_LIMIT_ROUTES="/auth/sessions/{session_id}=2/60")
+    async with gw.client("127.0.0.29") as client:
+        answers = [await client.delete(f"/auth/sessions/{sid}") for sid in ("a", "b", "c")]
+        other = await client.delete("/auth/sessions")
+    # Limited before the token check: two 401s, then the template's bucket is spent.
+    assert [r.status_code for r in answers] == [401, 401, 429]
+    assert answers[0].headers["ratelimit-policy"] == '"/auth/sessions/{session_id}";q=2;w=60'
+    assert other.headers["ratelimit-policy"] == '"default";q=30;w=60'
+    client_ = redis_cluster.cluster_client()  # type: ignore[attr-defined]
+    try:
+        # One bucket per client, the client's address inside the hash tag.
+        key = f"{gw.settings.RATE_LIMIT_KEY_PREFIX}:{{/auth/sessions/(session_id):127.0.0.29}}"
+        assert client_.zcard(key) == 2
+    finally:
+        client_.close()
+
+
 async def test_health_and_metrics_are_exempt(stack: Stack) -> None:
     gw = await stack.start(RATE_LIMIT_REQUESTS=1)
     async with gw.client("127.0.0.21") as client:

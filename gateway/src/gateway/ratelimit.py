@@ -113,7 +113,10 @@ class CompiledPolicy:
         self.limit = policy.limit
         self.window_ms = policy.window * 1000
         self.fail_closed = policy.fail_mode == "closed"
-        self.key_prefix = f"{key_prefix}:{{{policy.name}:"
+        # A route template's braces (`/auth/sessions/{session_id}`) would end the key's hash
+        # tag early and put every client of the policy in one slot.
+        tag = policy.name.replace("{", "(").replace("}", ")")
+        self.key_prefix = f"{key_prefix}:{{{tag}:"
         self.name_sf = f'"{policy.name}"'.encode()
         self.policy_header = (b"ratelimit-policy",
                               self.name_sf + f";q={policy.limit};w={policy.window}".encode())
