@@ -16,6 +16,10 @@ ENV_HELP = """environment:
   AUTH_PORT      default 8001
   USER_PORT      default 8002
   GATEWAY_PORT   default 3000
+  SMTP_PORT      the capture SMTP server, default 2525 (mail lands in <state dir>/mail)
+
+`devstack mail` lists the newest captured messages; --to ADDRESS filters, --print shows
+the newest one (headers and plain-text part), --html its HTML part.
 """
 
 
@@ -79,6 +83,27 @@ def cmd_status() -> int:
     return 0
 
 
+def cmd_mail(args: argparse.Namespace) -> int:
+    from devstack.mailcapture import captured
+
+    maildir = _stack_for_existing().config.state_dir / "mail"
+    mails = captured(maildir, args.to)
+    if not mails:
+        print(f"devstack: no mail in {maildir / 'new'}" + (f" to {args.to}" if args.to else ""))
+        return 0
+    if args.print or args.html:
+        mail = mails[-1]
+        for header in ("Date", "From", "To", "Subject"):
+            print(f"{header}: {mail.message.get(header, '')}")
+        print(f"File: {mail.path}\n")
+        print(mail.html if args.html else mail.text)
+        return 0
+    for mail in mails[-args.count:]:
+        print(f"{mail.message.get('Date', '')}  {', '.join(mail.recipients)}  {mail.subject}"
+              f"  ({mail.path.name})")
+    return 0
+
+
 def cmd_config_doc() -> int:
     from devstack import configdoc
 
@@ -90,9 +115,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="devstack", description=__doc__, epilog=ENV_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("up", "down", "status", "config-doc"))
+    parser.add_argument("command", choices=("up", "down", "status", "mail", "config-doc"))
+    mail = parser.add_argument_group("mail")
+    mail.add_argument("--to", help="only messages to this address")
+    mail.add_argument("--count", type=int, default=10, help="how many to list (default 10)")
+    mail.add_argument("--print", action="store_true", help="print the newest message")
+    mail.add_argument("--html", action="store_true", help="print the newest one's HTML part")
     args = parser.parse_args(argv)
     try:
+        if args.command == "mail":
+            return cmd_mail(args)
         commands = {"up": cmd_up, "down": cmd_down, "status": cmd_status,
                     "config-doc": cmd_config_doc}
         return commands[args.command]()

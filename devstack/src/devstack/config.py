@@ -28,6 +28,8 @@ class StackConfig:
     gateway_metrics_port: int = 9100
     auth_metrics_port: int = 9101
     user_metrics_port: int = 9102
+    # The capture SMTP server (devstack.mailcapture) the auth service sends mail to.
+    smtp_port: int = 2525
     # True for `devstack up`; fault tests kill servers on purpose and want them to stay dead.
     autorestart: bool = True
     # Extra environment per service name ("gateway", "auth-service", "user-service").
@@ -39,7 +41,8 @@ class StackConfig:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> StackConfig:
         """STACK_DIR, REDIS_PORTS=6379-6384 (or a comma list), POSTGRES_PORT, AUTH_PORT,
-        USER_PORT, GATEWAY_PORT, GATEWAY_METRICS_PORT, AUTH_METRICS_PORT, USER_METRICS_PORT."""
+        USER_PORT, GATEWAY_PORT, GATEWAY_METRICS_PORT, AUTH_METRICS_PORT, USER_METRICS_PORT,
+        SMTP_PORT."""
         env = dict(os.environ if environ is None else environ)
         config = cls()
         if "STACK_DIR" in env:
@@ -50,7 +53,8 @@ class StackConfig:
                           ("USER_PORT", "user_port"), ("GATEWAY_PORT", "gateway_port"),
                           ("GATEWAY_METRICS_PORT", "gateway_metrics_port"),
                           ("AUTH_METRICS_PORT", "auth_metrics_port"),
-                          ("USER_METRICS_PORT", "user_metrics_port")):
+                          ("USER_METRICS_PORT", "user_metrics_port"),
+                          ("SMTP_PORT", "smtp_port")):
             if var in env:
                 setattr(config, attr, _port(var, env[var]))
         config.state_dir = config.state_dir.resolve()

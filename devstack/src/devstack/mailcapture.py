@@ -15,13 +15,20 @@ import email.policy
 import json
 import os
 import secrets
+import socket
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devstack.processes import Program
 
 DEFAULT_PORT = 2525
+PROGRAM = "mail"  # its supervisord program name natively
 ENVELOPE_FROM = "X-Capture-Mail-From"
 ENVELOPE_TO = "X-Capture-Rcpt-To"
 
@@ -69,6 +76,33 @@ async def serve(host: str, port: int, maildir: Path) -> None:
     _log("mail_capture_listening", host=host, port=port, maildir=str(maildir))
     async with server:
         await server.serve_forever()
+
+
+def program(port: int, maildir: Path, *, autorestart: bool) -> Program:
+    """The supervisord program of the native stack (`make up`): this module, run by the
+    launcher's own interpreter (it is part of devstack, not a service of the venv)."""
+    from devstack.paths import REPO_ROOT
+    from devstack.processes import Program
+
+    return Program(name=PROGRAM, argv=[sys.executable, "-m", "devstack.mailcapture",
+                                       "--port", str(port), "--maildir", str(maildir)],
+                   env={"PYTHONUNBUFFERED": "1"}, directory=REPO_ROOT, priority=150,
+                   autorestart=autorestart, startsecs=1)
+
+
+def wait_listening(port: int, timeout: float, *, alive: Callable[[], bool],
+                   host: str = "127.0.0.1") -> None:
+    """Until host:port accepts a connection; RuntimeError when `alive()` turns False or
+    after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline or not alive():
+                raise RuntimeError(f"the capture SMTP server is not listening on {port}") from None
+            time.sleep(0.05)
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from devstack import mailcapture, redis_topology
 from devstack import ports as portcheck
-from devstack import redis_topology
 from devstack.binaries import MissingBinaryError
 from devstack.config import StackConfig
 from devstack.credentials import read_or_create_secret
 from devstack.postgres import PROGRAM as POSTGRES_PROGRAM
 from devstack.postgres import Postgres
-from devstack.processes import ProcessError, Supervisor
+from devstack.processes import DEAD_STATES, ProcessError, Supervisor
 from devstack.redis_cluster import RedisCluster
 from devstack.services import ORDER, Service, run_migrations, script_problem, wait_http_ok
 
@@ -62,6 +62,7 @@ class Stack:
         self.throttle_secret = read_or_create_secret(
             state / "data" / "secrets" / "throttle_secret")
         self.keys_dir = state / "data" / "keys"
+        self.mail_dir = state / "mail"  # the capture SMTP server's Maildir (new/*.eml)
         self.services = self._define_services()
         self.skipped: dict[str, str] = {}  # service -> why `up` did not start it
 
@@ -77,7 +78,9 @@ class Stack:
         auth = Service("auth-service", "auth-service", cfg.auth_port, {
             **self.redis.service_env("auth-service"), "USER_SERVICE_URL": user.url,
             "INTERNAL_API_TOKEN": self.internal_token, "JWT_KEYS_DIR": str(self.keys_dir),
-            "THROTTLE_SECRET": self.throttle_secret},
+            "THROTTLE_SECRET": self.throttle_secret,
+            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(cfg.smtp_port), "SMTP_TLS": "none",
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{cfg.gateway_port}"},
             metrics_port=cfg.auth_metrics_port)
         gateway = Service("gateway", "gateway", cfg.gateway_port, {
             **self.redis.service_env("gateway"), "AUTH_SERVICE_URL": auth.url,
@@ -118,6 +121,7 @@ class Stack:
         wanted += [(p + portcheck.CLUSTER_BUS_OFFSET, f"redis cluster bus of {p}")
                    for p in self.config.redis_ports]
         wanted.append((self.config.postgres_port, "postgres"))
+        wanted.append((self.config.smtp_port, "mail (capture SMTP server)"))
         wanted += [(s.port, s.name) for s in self.services.values()]
         wanted += [(s.metrics_port, f"{s.name} metrics") for s in self.services.values()
                    if s.metrics_port]
@@ -154,11 +158,14 @@ class Stack:
                 runnable[name] = self.services[name]
         self.postgres.prepare()  # initdb (first start) before supervisord needs the dir
         self.supervisor.add(*self.redis.programs(), self.postgres.program(),
+                            mailcapture.program(cfg.smtp_port, self.mail_dir,
+                                                autorestart=cfg.autorestart),
                             *(s.program(cfg.bin_dir, autorestart=cfg.autorestart)
                               for s in runnable.values()))
         self.supervisor.start_daemon()
         self._step(f"redis cluster on {_span(cfg.redis_ports)}", self.redis.start)
         self._step(f"postgres on {cfg.postgres_port}", self.postgres.start)
+        self._step(f"mail capture on {cfg.smtp_port} ({self.mail_dir})", self._start_mail)
         if "user-service" in runnable:
             env = runnable["user-service"].env
             self._step("migrations (user-service migrate)", lambda: run_migrations(
@@ -174,6 +181,15 @@ class Stack:
         started = time.monotonic()
         action()
         self.echo(f"devstack: {what}: ok ({time.monotonic() - started:.1f}s)")
+
+    def _start_mail(self) -> None:
+        self.supervisor.start(mailcapture.PROGRAM)
+        try:
+            mailcapture.wait_listening(
+                self.config.smtp_port, self.config.health_timeout,
+                alive=lambda: self.supervisor.state(mailcapture.PROGRAM) not in DEAD_STATES)
+        except RuntimeError as exc:
+            raise ProcessError(str(exc), self.supervisor.tail(mailcapture.PROGRAM)) from None
 
     def _start(self, service: Service) -> None:
         self.supervisor.start(service.name)

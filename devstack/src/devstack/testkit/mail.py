@@ -4,13 +4,12 @@ outage), and a helper that waits for a mail to an address by polling the Maildir
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from devstack.mailcapture import CapturedMail, captured
+from devstack.mailcapture import CapturedMail, captured, wait_listening
 from devstack.ports import HOST, free_port
 
 # Generous: a test waits for a mail the service sends in well under a second, but a
@@ -40,17 +39,8 @@ class CaptureSmtp:
                 [sys.executable, "-m", "devstack.mailcapture", "--host", self.host,
                  "--port", str(self.port), "--maildir", str(self.maildir)],
                 stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"capture SMTP server exited: {self.log_path.read_text()}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=1):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("capture SMTP server did not listen") from None
-                time.sleep(0.05)
+        process = self.process
+        wait_listening(self.port, timeout, alive=lambda: process.poll() is None, host=self.host)
 
     def stop(self) -> None:
         if self.process is None:
