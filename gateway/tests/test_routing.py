@@ -3,7 +3,7 @@
 import orjson
 import pytest
 
-from gateway.routing import Router, Target, path_problem
+from gateway.routing import Route, Router, Target, path_problem
 
 from .conftest import RunningGateway, Stack, get, raw_request, sign
 
@@ -72,6 +72,22 @@ def test_account_routes(path: str, protected: bool) -> None:
     assert router.label(path) == path
     for lookalike in (path + "/", path + "/x", path.upper()):
         assert router.match(lookalike) is None, lookalike
+
+
+# The account pages and their assets: public, each an exact path.
+PAGE_ROUTES = ("/account", "/account/verify", "/account/reset", "/account/email",
+               "/account/static/account.js", "/account/static/account.css")
+
+
+@pytest.mark.parametrize("path", PAGE_ROUTES)
+def test_account_pages_need_no_token(path: str) -> None:
+    router = Router()
+    route = router.match(path)
+    assert route == Route(Target.AUTH, protected=False)
+    assert router.label(path) == path
+    for lookalike in (path + "/", path + "/x", path.upper(), path + ".map"):
+        assert router.match(lookalike) is None, lookalike
+    assert router.match("/account/static/other.js") is None
 
 
 @pytest.mark.parametrize(("path", "template"), SESSION_ROUTES.items())

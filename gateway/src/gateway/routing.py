@@ -112,6 +112,14 @@ class Router:
             "/auth/password/change": auth_bearer,
             "/auth/email/change": auth_bearer,
             "/auth/email/change/confirm": auth,
+            # Account pages (issue 17) and their assets: public; a page's script reads
+            # a mailed token from the fragment and POSTs it, sending the bearer itself.
+            "/account": auth,
+            "/account/verify": auth,
+            "/account/reset": auth,
+            "/account/email": auth,
+            "/account/static/account.js": auth,
+            "/account/static/account.css": auth,
             "/users": Route(Target.USERS, protected=True),
         }
         # Admin rights are checked by the auth service (by the token and the account).
