@@ -7,6 +7,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from bench import revocation
+
 # key -> (issue row, direction, target, stretch); "min" = higher is better. Issue 20 retired
 # `w1_gateway_over_naive` and `gateway_cpu_over_nginx_cpu_per_w1_request` (calibrated on a
 # hello-world upstream but measured in front of the real user service): their values are
@@ -137,6 +139,8 @@ def markdown(record: dict[str, Any]) -> str:
         lines.append(f"| {row} (`{key}`) | {shown} | {op} {target:g} | {op} {stretch:g} "
                      f"| {v[key]} |")
     lines += hello_rows
+    if record.get("revocation"):
+        lines += revocation.markdown(record["revocation"])
     if not record["cells"]:  # only R-hello ran (BENCH_GROUPS=hello)
         return "\n".join(lines) + "\n"
     lines += ["", "| cell | req/s (median) | p50 ms | p99 ms | non-2xx | "

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from auth_service.config import default_hashing_threads
-from bench import hello, report
+from bench import hello, report, revocation
 from bench.config import BenchConfig
 from bench.scenarios import Cell, Runner, raw_argon2_rate
 from bench.seed import seed_login_users, seed_tokens
@@ -197,6 +197,8 @@ def main() -> int:
             record["cells"] = matrix.summary()
             record["skipped_for_time"] = matrix.skipped
             record["wrk_command_lines"] = runner.commands
+        if "revocation" in cfg.groups:  # quiet stack, before R-hello pins the Redis nodes
+            record["revocation"] = revocation.measure(top.urls, cfg.revocation_trials)
         if "hello" in cfg.groups:
             # Last: it pins the Redis nodes to one core (released afterwards).
             proxies = hello.HelloBench(top, cfg, tokens)
