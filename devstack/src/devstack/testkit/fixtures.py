@@ -19,6 +19,7 @@ from typing import TypeVar
 import pytest
 
 from devstack.config import StackConfig
+from devstack.paths import default_state_dir
 from devstack.ports import free_port, free_ports
 from devstack.postgres import Postgres
 from devstack.processes import ProcessError, Supervisor
@@ -146,6 +147,19 @@ def capture_smtp() -> Iterator[CaptureSmtp]:
         server.stop()
         if not os.environ.get("DEVSTACK_KEEP_TMP"):
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mail_dir(request: pytest.FixtureRequest) -> Path:
+    """The Maildir where the stack under test captures mail (read it with
+    devstack.testkit.mail.wait_for_mail): E2E_MAIL_DIR for a running stack (`make up`:
+    .stack/mail; compose: the mail-data volume), else the session `stack`'s."""
+    external = os.environ.get("E2E_MAIL_DIR")
+    if external:
+        return Path(external)
+    if os.environ.get("E2E_GATEWAY_URL"):  # a running `make up` stack
+        return default_state_dir() / "mail"
+    return Path(request.getfixturevalue("stack").mail_dir)
 
 
 @pytest.fixture(scope="session")
