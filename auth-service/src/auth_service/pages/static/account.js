@@ -1,0 +1,296 @@
+// The account pages' only script (served same-origin: CSP script-src 'self').
+// A mailed token is read from the URL fragment, which no server ever sees, and is spent
+// only by the POST a click sends. Tokens are kept in variables only: never in
+// localStorage, sessionStorage or cookies, so they end with the page.
+"use strict";
+
+const JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"};
+
+function $(id) {
+  return document.getElementById(id);
+}
+
+function say(text, kind) {
+  const message = $("message");
+  message.textContent = text;
+  message.className = "message " + (kind || "info");
+}
+
+async function problemText(response) {
+  // RFC 9457 problem+json: show its detail (what the service says went wrong).
+  try {
+    const problem = await response.json();
+    if (problem && (problem.detail || problem.title)) {
+      return problem.detail || problem.title;
+    }
+  } catch (error) {
+    // not JSON: fall through
+  }
+  return "The request failed (HTTP " + response.status + ").";
+}
+
+async function call(method, path, body, accessToken) {
+  const headers = body === undefined ? {"Accept": "application/json"} : {...JSON_HEADERS};
+  if (accessToken) {
+    headers["Authorization"] = "Bearer " + accessToken;
+  }
+  const options = {method, headers, credentials: "omit", cache: "no-store"};
+  if (body !== undefined) {
+    options.body = JSON.stringify(body);
+  }
+  return fetch(path, options);
+}
+
+function busy(form, on) {
+  for (const element of form.querySelectorAll("button, input")) {
+    element.disabled = on;
+  }
+}
+
+// Reads #token=... once, then drops the fragment from the address bar and history.
+function takeFragmentToken() {
+  const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (location.hash) {
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return token;
+}
+
+function tokenPage(formId, path, bodyFor, doneText) {
+  const token = takeFragmentToken();
+  const form = $(formId);
+  if (!token) {
+    say("This link has no token. Open the link from the mail again, or ask for a new mail.",
+        "error");
+    return;
+  }
+  form.hidden = false;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = bodyFor(token);
+    if (body === null) {
+      return;
+    }
+    busy(form, true);
+    say("Sending…", "info");
+    try {
+      const response = await call("POST", path, body);
+      if (response.ok) {
+        form.hidden = true;
+        $("done").hidden = false;
+        say(doneText, "ok");
+        return;
+      }
+      say(await problemText(response), "error");
+    } catch (error) {
+      say("The service could not be reached. Try again.", "error");
+    }
+    busy(form, false);
+  });
+}
+
+function resetBody(token) {
+  const password = $("new-password").value;
+  if (password !== $("repeat-password").value) {
+    say("The two passwords differ.", "error");
+    $("repeat-password").focus();
+    return null;
+  }
+  return {token, new_password: password};
+}
+
+// The account page: signed-in state lives in this object only.
+const session = {access: null, refresh: null};
+
+async function authed(method, path, body) {
+  let response = await call(method, path, body, session.access);
+  if (response.status === 401 && session.refresh) {
+    const refreshed = await call("POST", "/auth/refresh", {refresh_token: session.refresh});
+    if (refreshed.ok) {
+      keepTokens(await refreshed.json());
+      response = await call(method, path, body, session.access);
+    }
+  }
+  if (response.status === 401) {
+    signedOut("Your session has ended. Sign in again.");
+  }
+  return response;
+}
+
+function keepTokens(pair) {
+  session.access = pair.access_token;
+  session.refresh = pair.refresh_token;
+}
+
+function signedOut(text) {
+  session.access = null;
+  session.refresh = null;
+  $("signed-in").hidden = true;
+  $("login-form").hidden = false;
+  $("login-password").value = "";
+  say(text, "info");
+}
+
+async function showProfile() {
+  const response = await authed("GET", "/users/me");
+  if (!response.ok) {
+    if (response.status !== 401) {
+      say(await problemText(response), "error");
+    }
+    return false;
+  }
+  const me = await response.json();
+  $("profile-email").textContent = me.email;
+  $("profile-name").textContent = me.display_name || "—";
+  $("profile-verified").textContent = me.email_verified ? "yes" : "no";
+  return true;
+}
+
+function cell(row, text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  row.appendChild(td);
+  return td;
+}
+
+function when(value) {
+  return value ? new Date(value).toLocaleString() : "—";
+}
+
+async function showSessions() {
+  const response = await authed("GET", "/auth/sessions");
+  if (!response.ok) {
+    if (response.status !== 401) {
+      say(await problemText(response), "error");
+    }
+    return;
+  }
+  const tbody = $("sessions").querySelector("tbody");
+  tbody.replaceChildren();
+  for (const item of (await response.json()).items) {
+    const row = document.createElement("tr");
+    row.dataset.sessionId = item.id;
+    if (item.current) {
+      row.classList.add("current");
+    }
+    cell(row, when(item.created_at));
+    cell(row, when(item.last_used_at));
+    cell(row, item.ip || "—");
+    cell(row, (item.user_agent || "—") + (item.current ? " (this browser)" : ""));
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "end-session";
+    button.textContent = item.current ? "Sign out here" : "End session";
+    button.setAttribute("aria-label", (item.current ? "Sign out this session, started "
+                                                    : "End the session started ")
+                                      + when(item.created_at));
+    button.addEventListener("click", () => endSession(item.id, item.current));
+    cell(row, "").appendChild(button);
+    tbody.appendChild(row);
+  }
+}
+
+async function endSession(id, current) {
+  const response = await authed("DELETE", "/auth/sessions/" + encodeURIComponent(id));
+  if (response.status === 204) {
+    if (current) {
+      signedOut("You are signed out.");
+      return;
+    }
+    say("The session has ended.", "ok");
+    await showSessions();
+  } else if (response.status !== 401) {
+    say(await problemText(response), "error");
+  }
+}
+
+function accountPage() {
+  const login = $("login-form");
+  login.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    busy(login, true);
+    say("Signing in…", "info");
+    try {
+      const response = await call("POST", "/auth/login",
+                                  {email: $("login-email").value,
+                                   password: $("login-password").value});
+      if (response.ok) {
+        keepTokens(await response.json());
+        $("login-password").value = "";
+        login.hidden = true;
+        $("signed-in").hidden = false;
+        if (await showProfile()) {
+          await showSessions();
+          say("You are signed in.", "ok");
+        }
+      } else {
+        say(await problemText(response), "error");
+      }
+    } catch (error) {
+      say("The service could not be reached. Try again.", "error");
+    }
+    busy(login, false);
+  });
+
+  const passwordForm = $("password-form");
+  passwordForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    busy(passwordForm, true);
+    try {
+      const response = await authed("POST", "/auth/password/change", {
+        current_password: $("current-password").value,
+        new_password: $("changed-password").value,
+        sign_out_other_sessions: $("sign-out-others").checked,
+      });
+      if (response.status === 204) {
+        passwordForm.reset();
+        $("sign-out-others").checked = true;
+        say("Your password is changed.", "ok");
+        await showSessions();
+      } else if (response.status !== 401) {
+        say(await problemText(response), "error");
+      }
+    } catch (error) {
+      say("The service could not be reached. Try again.", "error");
+    }
+    busy(passwordForm, false);
+  });
+
+  $("sign-out").addEventListener("click", async () => {
+    if (session.refresh) {
+      await call("POST", "/auth/logout", {refresh_token: session.refresh}, session.access);
+    }
+    signedOut("You are signed out.");
+  });
+
+  $("sign-out-everywhere").addEventListener("click", async () => {
+    const response = await authed("DELETE", "/auth/sessions?include_current=true");
+    if (response.status === 204) {
+      signedOut("You are signed out everywhere.");
+    } else if (response.status !== 401) {
+      say(await problemText(response), "error");
+    }
+  });
+}
+
+function start() {
+  switch (document.body.dataset.page) {
+    case "verify":
+      tokenPage("confirm-form", "/auth/verify-email", (token) => ({token}),
+                "Your email address is confirmed.");
+      break;
+    case "email":
+      tokenPage("confirm-form", "/auth/email/change/confirm", (token) => ({token}),
+                "Your account now uses the new address.");
+      break;
+    case "reset":
+      tokenPage("reset-form", "/auth/password/reset", resetBody,
+                "Your password is changed.");
+      break;
+    case "account":
+      accountPage();
+      break;
+  }
+}
+
+start();
