@@ -20,7 +20,8 @@ BASE_IMAGE=${BASE_IMAGE:-docker.io/library/debian:bookworm-slim}
 IMAGES=(redis-node:infra/redis-cluster postgres:infra/postgres
         user-service:infra/service:SERVICE=user-service,PORT=8002
         auth-service:infra/service:SERVICE=auth-service,PORT=8001
-        gateway:infra/service:SERVICE=gateway,PORT=3000)
+        gateway:infra/service:SERVICE=gateway,PORT=3000
+        mail:infra/service:SERVICE=devstack,PORT=2525)
 # The devstack.testkit.compose_target plugin is the target switch: it answers `stack`, `fault_stack`
 # and `otlp_receiver` with the compose stack, and deselects what still needs native processes.
 # Fault tests with a container implementation (the rest are `make test` only):
@@ -184,6 +185,7 @@ BASE_IMAGE=$BASE_IMAGE
 OTEL_EXPORTER_OTLP_ENDPOINT=http://gateway:$OTLP_PORT
 OTEL_BSP_SCHEDULE_DELAY=100
 GATEWAY_RATE_LIMIT_ROUTES=/restart-probe=5/3600
+PUBLIC_BASE_URL=http://127.0.0.1:$port
 ENV
 
 # --- up ----------------------------------------------------------------------------------------
@@ -249,6 +251,9 @@ gateway_netns() {
 export E2E_COMPOSE_PROJECT=$PROJECT E2E_PODMAN_NETNS=/proc/$$/ns/net
 E2E_POSTGRES_PASSWORD=$(sed -n 's/^POSTGRES_PASSWORD=//p' "$WORK/.env"); export E2E_POSTGRES_PASSWORD
 E2E_REDIS_ADMIN_PASSWORD=$(sed -n 's/^REDIS_ADMIN_PASSWORD=//p' "$WORK/.env"); export E2E_REDIS_ADMIN_PASSWORD
+# The capture server's Maildir, read by the tests (the `mail_dir` fixture) on the host.
+E2E_MAIL_DIR=$(podman volume inspect -f '{{.Mountpoint}}' "${PROJECT}_mail-data" 2>/dev/null || true)
+export E2E_MAIL_DIR
 PYTEST=(uv run --frozen pytest -p no:cacheprovider -p devstack.testkit.compose_target)
 
 phase_start "tests"

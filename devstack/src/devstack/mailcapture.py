@@ -15,6 +15,7 @@ import email.policy
 import json
 import os
 import secrets
+import signal
 import socket
 import sys
 import time
@@ -157,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--maildir", type=Path, required=True)
     args = parser.parse_args(argv)
+    # As PID 1 of a container, SIGTERM would otherwise be ignored.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(args.host, args.port, args.maildir))
 
