@@ -188,3 +188,37 @@ async def test_mail_is_dead_lettered_after_max_attempts(
     assert "mail_dead_lettered" in logged
     assert secret not in logged  # the context (links carry tokens) is never logged
     assert to not in logged
+
+
+class _RefusesRecipients:
+    """An SMTP server that refuses every recipient for good (550)."""
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        return "550 5.1.1 no such user"
+
+
+async def test_a_permanently_refused_mail_is_dead_lettered_at_once(
+        auth_app_factory: AppFactory, capture_smtp: CaptureSmtp, redis_cluster: Any) -> None:
+    from aiosmtpd.controller import Controller
+
+    from devstack.ports import free_port
+
+    server = Controller(_RefusesRecipients(), hostname="127.0.0.1", port=free_port())
+    server.start()
+    env = mail_env(capture_smtp, SMTP_PORT=server.port, MAIL_MAX_ATTEMPTS=5)
+    keys = OutboxKeys(env["MAIL_OUTBOX_STREAM"])
+    redis = admin(redis_cluster)
+    to = new_email()
+    rejected_before = metric("auth_mail_dead_lettered_total", reason="rejected")
+    try:
+        async with auth_app_factory(**env) as auth:
+            await auth.resources.outbox.enqueue(to=to, template="test_message",
+                                                context={"name": "Nobody"})
+            await wait_until(lambda: redis.xlen(keys.dead) == 1, "dead-lettered")
+    finally:
+        server.stop()
+    [(_, fields)] = redis.xrange(keys.dead)
+    assert (fields["to"], fields["reason"], fields["attempts"]) == (to, "rejected", "1")
+    assert metric("auth_mail_dead_lettered_total", reason="rejected") == rejected_before + 1
+    assert drained(redis, keys.stream)

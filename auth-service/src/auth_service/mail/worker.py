@@ -148,7 +148,7 @@ class MailWorker:
         if len(entries) < free:
             entries += await self._read_new(free - len(entries))
         for entry_id, fields in entries:
-            task = asyncio.create_task(self._deliver(entry_id, fields))
+            task = asyncio.create_task(self._guarded(entry_id, fields))
             self._tasks[entry_id] = task
             task.add_done_callback(functools.partial(self._done, entry_id))
         return len(entries)
@@ -196,6 +196,15 @@ class MailWorker:
         return entries
 
     # --- one mail --------------------------------------------------------------------
+
+    async def _guarded(self, entry_id: str, fields: dict[str, str]) -> None:
+        try:
+            await self._deliver(entry_id, fields)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # Redis gone mid-way: the mail stays pending, and is
+            # taken up again (by any sender) once idle for MAIL_CLAIM_IDLE_SECONDS
+            _log.warning("mail_delivery_interrupted", id=entry_id, error=type(exc).__name__)
 
     async def _deliver(self, entry_id: str, fields: dict[str, str]) -> None:
         template = fields.get("template", "")
