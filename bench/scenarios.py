@@ -27,6 +27,10 @@ PATHS = {"W1": "/users/me", "W2": "/.well-known/jwks.json"}
 # Commands the limiter script runs inside Redis: counted by commandstats, not round trips.
 SCRIPT_INNER = {"time", "zremrangebyscore", "zcard", "zscore", "zadd", "pexpire", "zrange"}
 NOT_CLIENT = {"info", "replconf", "ping"}  # our own snapshots, replication, cluster bus
+# The verifiers' revocation feeds (docs/revocation.md): one blocking XREAD per process about
+# once a second (REVOCATION_BLOCK_MS) whatever the load, so not a per-request round trip;
+# counted apart (`redis_feed_reads`).
+FEED_READS = {"xread"}
 
 
 def gateway_counters(metrics_url: str) -> dict[str, int]:
@@ -107,7 +111,8 @@ class Runner:
         result["redis_evalsha_per_request"] = calls.get("evalsha", 0) / n
         result["redis_commands_per_request"] = sum(calls.values()) / n
         result["redis_round_trips_per_request"] = sum(
-            v for k, v in calls.items() if k not in SCRIPT_INNER) / n
+            v for k, v in calls.items() if k not in SCRIPT_INNER | FEED_READS) / n
+        result["redis_feed_reads"] = sum(calls.get(k, 0) for k in FEED_READS)
         self.commands.append(job.command_line())
         return result
 
