@@ -57,6 +57,9 @@ def make_settings(redis_cluster: Any, keys_dir: Path) -> Callable[..., Settings]
             "METRICS_PORT": 0,  # apps under test open no metrics listener on a fixed port
             **FAST_ARGON2, **overrides,
         }
+        # Registration queues a verification mail: an app not pointed at an SMTP server
+        # (a capture server's smtp_env) runs no sender, so no test depends on port 2525.
+        values.setdefault("MAIL_WORKER_ENABLED", "SMTP_PORT" in overrides)
         return Settings(**values)
 
     return make

@@ -86,6 +86,22 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings, PasswordSettings, Ma
     REDIS_REPLICA_ACK_TIMEOUT_MS: int = Field(default=100, ge=1, le=5000)
     MAX_BODY_BYTES: int = Field(default=16 * 1024, ge=1024)  # larger bodies get 413
 
+    # Account lifecycle (docs/account-lifecycle.md). Login of an account whose address is
+    # not confirmed answers 403 email_not_verified (after a correct password only)
+    REQUIRE_VERIFIED_EMAIL: bool = False
+    # Register answers 202 with one body whether or not the address is taken (its owner is
+    # mailed instead of the caller being told 409); turn on with REQUIRE_VERIFIED_EMAIL
+    REGISTRATION_ENUMERATION_SAFE: bool = False
+    EMAIL_VERIFY_TOKEN_TTL_SECONDS: int = Field(default=86400, ge=60)  # verification link life
+    PASSWORD_RESET_TOKEN_TTL_SECONDS: int = Field(default=1800, ge=60)  # reset link life
+    EMAIL_CHANGE_TOKEN_TTL_SECONDS: int = Field(default=3600, ge=60)  # email-change link life
+    # One address gets at most one mail of each kind (verify, reset, ...) per this long;
+    # more asks are answered as usual but send nothing
+    MAIL_ADDRESS_COOLDOWN_SECONDS: int = Field(default=60, ge=1)
+    # Mails one client IP may ask for (forgot, resend) per window; then 429 mail_throttled
+    MAIL_IP_LIMIT: int = Field(default=20, ge=1)
+    MAIL_IP_WINDOW_SECONDS: int = Field(default=3600, ge=1)  # the window of MAIL_IP_LIMIT
+
     def secret_fields(self) -> dict[str, str]:
         return {"INTERNAL_API_TOKEN": self.INTERNAL_API_TOKEN,
                 "THROTTLE_SECRET": self.THROTTLE_SECRET}

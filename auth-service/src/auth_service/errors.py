@@ -46,3 +46,28 @@ class NotAdmin(AuthError):
 
 class UserNotFound(AuthError):
     """No account with that id."""
+
+
+class EmailNotVerified(AuthError):
+    """A correct password, but REQUIRE_VERIFIED_EMAIL is on and the address is unconfirmed."""
+
+
+class InvalidAccountToken(AuthError):
+    """A mailed token that is malformed, unknown, expired, spent, or no longer matches the
+    account (its password or address changed since)."""
+
+
+class WrongPassword(AuthError):
+    """The current password given to confirm a password or email change is wrong."""
+
+
+class MailThrottled(AuthError):
+    """This client asked for too many mails; the mail endpoints answer 429."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class EmailUnchanged(AuthError):
+    """An email change to the address the account already has."""

@@ -11,9 +11,16 @@ from starlette.middleware import Middleware
 from auth_service import __version__
 from auth_service.bodylimit import BodySizeLimitMiddleware
 from auth_service.config import Settings
+from auth_service.pages import router as pages_router
 from auth_service.request_deadline import RequestDeadlineMiddleware
 from auth_service.resources import Resources, build_resources
-from auth_service.routes import auth_router, install_domain_errors, jwks_router, sessions_router
+from auth_service.routes import (
+    account_router,
+    auth_router,
+    install_domain_errors,
+    jwks_router,
+    sessions_router,
+)
 from shared import ClientIpResolver, parse_networks
 from shared.web import Readiness, build_service_app
 
@@ -67,7 +74,8 @@ def create_app(
     app = build_service_app(
         title="auth-service", version=__version__, readiness=readiness, lifespan=lifespan,
         metrics_host=settings.METRICS_HOST, metrics_port=settings.METRICS_PORT,
-        description="Register, login, refresh rotation, logout, sessions and JWKS.",
+        description="Register, login, refresh rotation, logout, sessions, account lifecycle "
+                    "(email verification, password reset and change, email change) and JWKS.",
         # Login throttling and the access log both see the client behind the gateway.
         client_ips=ClientIpResolver(parse_networks(settings.TRUSTED_PROXIES)),
     )
@@ -80,5 +88,7 @@ def create_app(
     install_domain_errors(app)
     app.include_router(auth_router)
     app.include_router(sessions_router)
+    app.include_router(account_router)
     app.include_router(jwks_router)
+    app.include_router(pages_router)
     return app

@@ -4,7 +4,7 @@ from prometheus_client import Counter
 
 LOGINS = Counter(
     "auth_logins_total", "Login attempts by outcome",
-    ["outcome"],  # success | invalid_credentials | throttled
+    ["outcome"],  # success | invalid_credentials | throttled | email_not_verified
 )
 REFRESHES = Counter(
     "auth_refreshes_total", "Refresh-token presentations by outcome",

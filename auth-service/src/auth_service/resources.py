@@ -16,7 +16,15 @@ from auth_service.session_store import SessionStore
 from auth_service.throttle import LoginThrottle, Policy
 from auth_service.token_pairs import TokenMinter
 from auth_service.tokens import AccessTokenIssuer
-from auth_service.use_cases import Login, Logout, Refresh, Register, SessionAdmin, Sessions
+from auth_service.use_cases import (
+    AccountFlows,
+    Login,
+    Logout,
+    Refresh,
+    Register,
+    SessionAdmin,
+    Sessions,
+)
 from auth_service.users_client import UsersClient
 from shared import JwtVerifier
 from shared.passwords import PasswordHasher
@@ -40,17 +48,23 @@ class Resources:
     mail_worker: MailWorker  # drains the outbox; run by the lifespan (MAIL_WORKER_ENABLED)
     register: Register = field(init=False)
     sessions: Sessions = field(init=False)
+    account: AccountFlows = field(init=False)  # verification, reset, password/email change
     session_admin: SessionAdmin = field(init=False)
     login: Login = field(init=False)
     refresh: Refresh = field(init=False)
     logout: Logout = field(init=False)
 
     def __post_init__(self) -> None:
-        self.register = Register(users=self.users, hasher=self.hasher)
         self.sessions = Sessions(store=self.session_store, publisher=self.revocations)
+        self.account = AccountFlows.build(self.settings, store=self.redis, queue=self.outbox,
+                                          users=self.users, hasher=self.hasher,
+                                          sessions=self.sessions)
+        self.register = Register(users=self.users, hasher=self.hasher,
+                                 verification=self.account.verification)
         self.session_admin = SessionAdmin(users=self.users)
         self.login = Login(throttle=self.throttle, users=self.users, hasher=self.hasher,
-                           minter=self.minter, sessions=self.sessions)
+                           minter=self.minter, sessions=self.sessions,
+                           require_verified_email=self.settings.REQUIRE_VERIFIED_EMAIL)
         self.refresh = Refresh(sessions=self.sessions, legacy=self.refresh_tokens,
                                users=self.users, minter=self.minter)
         self.logout = Logout(sessions=self.sessions, legacy=self.refresh_tokens)

@@ -75,6 +75,7 @@ class UserPublic(BaseModel):
     display_name: str | None = None
     role: str
     is_active: bool
+    email_verified: bool = False
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -105,3 +106,51 @@ class SessionList(BaseModel):
     """A user's live sessions, most recently used first."""
 
     items: list[SessionPublic]
+
+
+_AddressToLookUp = Annotated[str, Field(min_length=1, max_length=320),
+                             AfterValidator(reject_control_characters)]
+MailToken = Annotated[str, Field(min_length=1, max_length=200,
+                                 description="the token from the mailed link's fragment")]
+
+
+class EmailRequest(_Body):
+    """An address to mail (a verification resend, a password reset)."""
+
+    email: _AddressToLookUp
+
+
+class TokenRequest(_Body):
+    """A mailed one-time token (`#token=...` of the link)."""
+
+    token: MailToken
+
+
+class PasswordResetRequest(_Body):
+    """A reset token and the new password."""
+
+    token: MailToken
+    new_password: NewPassword
+
+
+class PasswordChangeRequest(_Body):
+    """A new password for the signed-in account."""
+
+    current_password: GivenPassword
+    new_password: NewPassword
+    sign_out_other_sessions: bool = True  # end every session but this one
+
+
+class EmailChangeRequest(_Body):
+    """A new address for the signed-in account (confirmed by a mail to it)."""
+
+    new_email: Email
+    current_password: GivenPassword
+
+
+class Accepted(BaseModel):
+    """The request was taken; what happens next arrives by mail, if anything. The body is
+    the same whatever the address."""
+
+    status: str = "accepted"
+    detail: str

@@ -23,6 +23,7 @@ class Credentials:
     password_hash: str
     role: str
     is_active: bool
+    email_verified: bool = False
 
 
 class UsersClient:
@@ -92,7 +93,29 @@ class UsersClient:
     async def credentials(self, email: str) -> Credentials | None:
         response = await self._call("POST", "/internal/credentials", json={"email": email},
                                     expect=frozenset({200, 404}))
-        if response.status_code == 404:
+        return self._credentials(response)
+
+    async def credentials_by_id(self, user_id: str) -> Credentials | None:
+        response = await self._call("GET", f"/internal/users/{user_id}/credentials",
+                                    expect=frozenset({200, 404, 422}))
+        return self._credentials(response)
+
+    async def mark_email_verified(self, user_id: str, email: str) -> bool:
+        """False unless `email` is still the user's address."""
+        response = await self._call("POST", f"/internal/users/{user_id}/email-verified",
+                                    json={"email": email}, expect=frozenset({204, 404, 422}))
+        return response.status_code == 204
+
+    async def change_email(self, user_id: str, email: str) -> dict[str, Any] | None:
+        """The user with the new (verified) address; None when deleted; EmailTaken."""
+        response = await self._call("PUT", f"/internal/users/{user_id}/email",
+                                    json={"email": email}, expect=frozenset({200, 404, 409}))
+        if response.status_code == 409:
+            raise EmailTaken(email)
+        return None if response.status_code == 404 else self._json(response)
+
+    def _credentials(self, response: httpx.Response) -> Credentials | None:
+        if response.status_code != 200:
             return None
         body = self._json(response)
         try:
@@ -100,6 +123,7 @@ class UsersClient:
                 id=str(body["id"]), email=str(body["email"]),
                 password_hash=str(body["password_hash"]), role=str(body.get("role", "user")),
                 is_active=bool(body.get("is_active", False)),
+                email_verified=bool(body.get("email_verified", False)),
             )
         except KeyError:
             _log.error("user_service_bad_body", path="/internal/credentials")

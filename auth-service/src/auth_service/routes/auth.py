@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from auth_service.deps import ClientIp, CurrentPrincipal, ResourcesDep, UserAgent
 from auth_service.schemas import (
+    Accepted,
     LoginRequest,
     LoginResponse,
     LogoutRequest,
@@ -50,10 +51,21 @@ _DEVICE_COOKIE_SET: dict[str, Any] = {"headers": {"Set-Cookie": {
 }}}
 
 
+REGISTER_ACCEPTED = Accepted(detail="If the address can be registered, a mail to it tells "
+                                     "what to do next")
+
+
 @router.post("/register", status_code=201, response_model=UserPublic,
-             responses={409: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM})
-async def register(body: RegisterRequest, resources: ResourcesDep) -> UserPublic:
-    """Create an account."""
+             responses={202: {"model": Accepted,
+                              "description": "REGISTRATION_ENUMERATION_SAFE on: the same body "
+                                             "whether or not the address was free"},
+                        409: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM})
+async def register(body: RegisterRequest, resources: ResourcesDep) -> UserPublic | Response:
+    """Create an account (a verification link is mailed to it)."""
+    if resources.settings.REGISTRATION_ENUMERATION_SAFE:
+        await resources.register.enumeration_safe(body.email, body.password, body.display_name)
+        return Response(REGISTER_ACCEPTED.model_dump_json(), status_code=202,
+                        media_type="application/json")
     user = await resources.register(body.email, body.password, body.display_name)
     return UserPublic.from_upstream(user)
 
@@ -76,8 +88,8 @@ async def _login_body(request: Request) -> LoginRequest:
 
 
 @router.post("/login", response_model=LoginResponse, openapi_extra=_LOGIN_BODY,
-             responses={200: _DEVICE_COOKIE_SET, 401: _PROBLEM, 422: _PROBLEM, 429: _PROBLEM,
-                        503: _PROBLEM})
+             responses={200: _DEVICE_COOKIE_SET, 401: _PROBLEM, 403: _PROBLEM, 422: _PROBLEM,
+                        429: _PROBLEM, 503: _PROBLEM})
 async def login(request: Request, response: Response, resources: ResourcesDep,
                 client_ip: ClientIp, user_agent: UserAgent,
                 device_cookie: DeviceCookie = None) -> LoginResponse:

@@ -29,6 +29,20 @@ def problem_for(exc: Exception) -> ProblemError:
         case errors.RefreshTokenReused():
             return ProblemError(401, "refresh_token_reused",
                                 "Refresh token was already used; the session has been revoked")
+        case errors.EmailNotVerified():
+            return ProblemError(403, "email_not_verified",
+                                "Confirm your email address first (the link in the mail we "
+                                "sent; POST /auth/verify-email/resend sends another)")
+        case errors.InvalidAccountToken():
+            return ProblemError(400, "invalid_or_expired_token",
+                                "This link is invalid, expired or already used")
+        case errors.EmailUnchanged():
+            return ProblemError(422, "email_unchanged", "This is already your email address")
+        case errors.WrongPassword():
+            return ProblemError(403, "invalid_password", "The current password is wrong")
+        case errors.MailThrottled(retry_after=wait):
+            return ProblemError(429, "mail_throttled", "Too many mails asked for; retry later",
+                                headers={"Retry-After": str(wait)})
         case errors.NotAdmin():
             return ProblemError(403, "forbidden", "Administrator role required")
         case errors.UserNotFound():

@@ -3,7 +3,7 @@ session (refresh-token family) for the account."""
 
 from dataclasses import dataclass
 
-from auth_service.errors import AuthError, InvalidCredentials, LoginThrottled
+from auth_service.errors import AuthError, EmailNotVerified, InvalidCredentials, LoginThrottled
 from auth_service.metrics import LOGINS
 from auth_service.session_store import NewSession
 from auth_service.throttle import LoginThrottle
@@ -25,7 +25,9 @@ class SignIn:
 
 class Login:
     def __init__(self, *, throttle: LoginThrottle, users: UsersClient, hasher: PasswordHasher,
-                 minter: TokenMinter, sessions: Sessions) -> None:
+                 minter: TokenMinter, sessions: Sessions,
+                 require_verified_email: bool = False) -> None:
+        self.require_verified_email = require_verified_email  # REQUIRE_VERIFIED_EMAIL
         self.throttle = throttle
         self.users = users
         self.hasher = hasher
@@ -39,6 +41,10 @@ class Login:
         LoginThrottled. `device_tokens`: what the client presented (body, cookie)."""
         account, device_token = await self.authenticate(email, password, client_ip,
                                                         device_tokens)
+        if self.require_verified_email and not account.email_verified:
+            # Told only after a correct password: it says nothing to a stranger.
+            LOGINS.labels("email_not_verified").inc()
+            raise EmailNotVerified
         amr = ["pwd"]
         session_id = new_session_id()
         pair = self.minter.mint(account.id, account.role, session_id, amr)
