@@ -50,3 +50,26 @@ async def test_uncovered_slots_are_reported_without_failing_readiness(
     assert checks["slots"] == "16383/16384"
     assert checks["cluster_state"] == "ok"  # what the cluster itself says, as configured
     assert answer.status_code == 200  # reported, not gated: the limiter still serves
+
+
+async def test_a_lost_shard_is_reported_with_the_view_of_the_masters_that_answer(
+        redis_cluster_factory: Any) -> None:
+    """A whole shard down (master and replica, so nothing fails over): the probe still
+    reports what the other masters see, and which part did not answer."""
+    cluster = redis_cluster_factory()
+    async with gateway_stack(cluster.service_env("gateway"), REDIS_BUDGET_MS=2000) as stack:
+        gw = await stack.start()
+        master = cluster.masters()[0]
+        for port in (*cluster.replicas_of(master), master):
+            cluster.stop_node(port)
+        async with gw.client() as client, asyncio.timeout(HANG_GUARD):
+            while True:  # until the survivors have marked the lost master failed
+                answer = await client.get("/health/ready")
+                checks = answer.json()["checks"]
+                if checks.get("slots", "").split("/")[0] not in ("", "16384"):
+                    break
+                await asyncio.sleep(0.2)
+    assert checks["redis"].endswith("from 1 of 3 masters"), checks
+    assert int(checks["slots"].split("/")[0]) < 16384
+    assert checks["cluster_state"] in ("ok", "fail")
+    assert answer.status_code == 200  # reported, not gated: the fallback limiter serves

@@ -583,14 +583,19 @@ class RedisClusterClient:
         host, _, port = target.rpartition(":")
         return host or asked[0], int(port)
 
-    async def on_masters(self, *command: Arg) -> list[object]:
-        """Send one command to every master; raise on the first failure or error reply."""
+    async def on_masters(self, *command: Arg, each: bool = False) -> list[object]:
+        """Send one command to every master; raise on the first failure or error reply,
+        or with `each`, return every master's reply or exception in its place (a probe
+        that reports what the masters that answered say while one does not)."""
         if not self.masters:
             await self.refresh()
         payload = encode(*command)
         # A master that moved or died has the map re-read (`_call`), so a gateway whose
         # only Redis calls are readiness probes finds the cluster again.
-        replies = await asyncio.gather(*(self._call(m, payload) for m in self.masters))
+        replies = await asyncio.gather(*(self._call(m, payload) for m in self.masters),
+                                       return_exceptions=each)
+        if each:
+            return list(replies)
         for reply in replies:
             if isinstance(reply, ReplyError):
                 raise reply
