@@ -38,7 +38,8 @@ DEFAULT_ROUTE_POLICIES = (
     "/auth/login=10/60,/auth/login/mfa=10/60,/auth/register=5/60,"
     "/auth/password/forgot=5/3600,/auth/password/reset=10/3600,"
     "/auth/verify-email/request=5/3600,/auth/verify-email/resend=5/3600,"
-    "/auth/verify-email=10/3600"
+    "/auth/verify-email=10/3600,/auth/email/change=5/3600,/auth/email/change/confirm=10/3600,"
+    "/auth/password/change=10/3600"
 )
 # A RATE_LIMIT_ROUTES rule that switches a path back to the `default` bucket.
 USE_DEFAULT_BUCKET = "default"
