@@ -22,3 +22,16 @@ def test_garbage_hop_stops_the_walk() -> None:
     resolver = ClientIpResolver(parse_networks("10.0.0.0/8"))
     assert resolver.resolve("10.0.0.1", "evil, 10.0.0.2") == "10.0.0.2"
     assert resolver.resolve("10.0.0.1", "not-an-ip") == "10.0.0.1"
+
+
+def test_remembered_verdicts_stay_right_and_bounded() -> None:
+    """The resolver remembers each address's verdict; however many distinct addresses
+    clients send, what it keeps is bounded and every answer is what parsing would give."""
+    resolver = ClientIpResolver(parse_networks("10.0.0.0/8"))
+    for round_ in range(2):  # the second round answers from what the first remembered
+        for i in range(70_000):
+            client = f"198.{i % 200}.{i // 200 % 250}.{round_ + 1}"
+            assert resolver.resolve("10.0.0.1", f"{client}, 10.0.0.7") == client
+        assert resolver.resolve("10.0.0.1", "junk, 10.9.9.9") == "10.9.9.9"
+        assert resolver.resolve("192.0.2.1", "203.0.113.7") == "192.0.2.1"
+    assert len(resolver._verdicts) <= 65536
