@@ -82,7 +82,7 @@ async def test_the_script_keeps_tokens_in_memory(auth: AuthApp) -> None:
                      if not line.lstrip().startswith("//"))
     for storage in ("localStorage", "sessionStorage", "document.cookie", "indexedDB"):
         assert storage not in code, storage
-    assert 'credentials: "omit"' in script
+    assert 'credentials: "same-origin"' in script  # never sent to another origin
 
 
 async def test_unknown_page_paths_are_not_found(auth: AuthApp) -> None:

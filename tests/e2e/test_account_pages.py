@@ -287,3 +287,48 @@ def test_account_page_signs_in_lists_and_ends_sessions(
                     ).status_code == 401
     listed = api.get("/auth/sessions", headers=_bearer(_login(api, email)))
     assert [item["current"] for item in listed.json()["items"]] == [True]
+
+
+def test_email_change_from_the_mailed_link(browser: webdriver.Chrome, browser_gateway: str,
+                                           api: httpx.Client, mail_dir: Path) -> None:
+    email, new_email = _register(api, "old"), _email("new")
+    tokens = _login(api, email)
+    asked = api.post("/auth/email/change", headers=_bearer(tokens),
+                     json={"new_email": new_email, "current_password": PASSWORD})
+    assert asked.status_code == 202, asked.text
+    link = _mailed_link(mail_dir, new_email, "/account/email")
+
+    _open_link(browser, link, browser_gateway)
+    _visible(browser, "confirm").click()
+    _visible(browser, "done")
+    _no_token_in_history(browser)
+    me = api.get("/users/me", headers=_bearer(_login(api, new_email)))
+    assert (me.json()["email"], me.json()["email_verified"]) == (new_email, True)
+
+
+def _sign_in(browser: webdriver.Chrome, gateway: str, email: str) -> None:
+    browser.get("about:blank")
+    browser.get(f"{gateway}/account")
+    _visible(browser, "login-email").send_keys(email)
+    browser.find_element(By.ID, "login-password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login").click()
+    _visible(browser, "signed-in")
+
+
+def test_account_page_changes_the_password(browser: webdriver.Chrome, browser_gateway: str,
+                                           api: httpx.Client) -> None:
+    email = _register(api, "change")
+    other = _login(api, email)
+    _sign_in(browser, browser_gateway, email)
+    _wait(browser, lambda driver: len(_session_rows(driver)) == 2)
+
+    browser.find_element(By.ID, "current-password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "changed-password").send_keys(NEW_PASSWORD)
+    assert browser.find_element(By.ID, "sign-out-others").is_selected()
+    browser.find_element(By.ID, "change-password").click()
+    _wait(browser, lambda driver: "password is changed" in _message(driver))
+    # The other session ended; this browser's goes on and is the only one listed.
+    _wait(browser, lambda driver: len(_session_rows(driver)) == 1)
+    assert api.post("/auth/refresh", json={"refresh_token": other["refresh_token"]}
+                    ).status_code == 401
+    _login(api, email, NEW_PASSWORD)

@@ -34,7 +34,9 @@ async function call(method, path, body, accessToken) {
   if (accessToken) {
     headers["Authorization"] = "Bearer " + accessToken;
   }
-  const options = {method, headers, credentials: "omit", cache: "no-store"};
+  // same-origin: the login's HttpOnly device cookie (set by the service, unreadable
+  // here) makes this browser a known client of the account for login throttling.
+  const options = {method, headers, credentials: "same-origin", cache: "no-store"};
   if (body !== undefined) {
     options.body = JSON.stringify(body);
   }
@@ -272,6 +274,13 @@ function accountPage() {
     }
   });
 }
+
+// A mailed link pasted into a tab already showing this page changes only the fragment.
+window.addEventListener("hashchange", () => {
+  if (new URLSearchParams(location.hash.slice(1)).has("token")) {
+    location.reload();
+  }
+});
 
 function start() {
   switch (document.body.dataset.page) {
