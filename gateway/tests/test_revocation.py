@@ -146,3 +146,37 @@ async def test_a_gateway_cut_off_for_10s_refuses_what_was_revoked_meanwhile(
 
 async def _unavailable(gw: RunningGateway, token: str) -> bool:
     return await status_of(gw, token, "127.0.0.62") == (503, "revocation_unavailable")
+
+
+async def test_a_failover_of_the_logs_master_during_revocations_loses_none(
+        redis_cluster_factory: Any) -> None:
+    cluster = redis_cluster_factory()
+    async with gateway_stack(cluster.service_env("gateway"), RATE_LIMIT_REQUESTS=10_000) as stack:
+        gw = await stack.start()
+        sids = [uuid.uuid4().hex for _ in range(30)]
+        tokens = {sid: session_token(sid) for sid in sids}
+        for token in tokens.values():
+            assert await status_of(gw, token) == (200, "")
+        old = cluster.master_for_key("rev:{log}")
+        async with publisher(cluster) as client:
+            for n, sid in enumerate(sids):
+                if n == 10:
+                    cluster.kill_node(old)  # the next appends wait for the promotion
+                revocation = Revocation(kind="session", id=sid, exp=int(time.time()) + 900)
+                for _attempt in range(300):  # the publishers' retry path, in short
+                    try:
+                        await revoke(client, revocation)
+                        break
+                    except Exception:
+                        await asyncio.sleep(0.1)
+                else:
+                    raise AssertionError("append never succeeded")
+        assert cluster.master_for_key("rev:{log}") != old
+
+        async def all_refused() -> bool:
+            for token in tokens.values():
+                if await status_of(gw, token) != (401, "token_revoked"):
+                    return False
+            return True
+
+        await poll(all_refused, 30, "every revocation, before and after the failover")
