@@ -222,3 +222,25 @@ async def test_a_permanently_refused_mail_is_dead_lettered_at_once(
     assert (fields["to"], fields["reason"], fields["attempts"]) == (to, "rejected", "1")
     assert metric("auth_mail_dead_lettered_total", reason="rejected") == rejected_before + 1
     assert drained(redis, keys.stream)
+
+
+async def test_idle_consumers_holding_nothing_are_forgotten(
+        auth_app_factory: AppFactory, capture_smtp: CaptureSmtp, redis_cluster: Any) -> None:
+    env = mail_env(capture_smtp, MAIL_WORKER_ENABLED=False)  # nobody else reads the stream
+    keys = OutboxKeys(env["MAIL_OUTBOX_STREAM"])
+    redis = admin(redis_cluster)
+    redis.xgroup_create(keys.stream, "senders", id="0", mkstream=True)
+    async with auth_app_factory(**env) as auth:
+        worker = auth.resources.mail_worker
+        # A dead process's consumer (it read nothing), one still holding a mail, and this
+        # process's own.
+        for name in ("ghost", worker.consumer):
+            redis.xgroup_createconsumer(keys.stream, "senders", name)
+        redis.xadd(keys.stream, {"to": "x@example.com", "template": "test_message",
+                                 "context": "{}"})
+        redis.xreadgroup("senders", "holder", {keys.stream: ">"}, count=1)
+        await asyncio.sleep(0.01)  # every one idle for more than 0 s
+        forgotten = await worker.forget_idle_consumers(0)
+    names = {c["name"] for c in redis.xinfo_consumers(keys.stream, "senders")}
+    assert forgotten == ["ghost"]
+    assert names == {"holder", worker.consumer}

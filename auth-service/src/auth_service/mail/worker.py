@@ -38,6 +38,10 @@ from shared.redis import ReplyError
 _log = get_logger("mail")
 _DEAD_LETTER_MAXLEN = 10_000  # the dead-letter stream keeps about the newest this many
 _FIRST_LOOP_PAUSE, _MAX_LOOP_PAUSE = 0.5, 10.0  # while Redis itself is unusable
+# Every restart of a process is a new consumer of the group: one idle this long that holds
+# nothing is forgotten (XGROUP DELCONSUMER), looked for every _PRUNE_EVERY seconds.
+FORGET_CONSUMER_AFTER_SECONDS = 86_400.0
+_PRUNE_EVERY = 600.0
 
 # KEYS: stream, attempts. ARGV: group, id. Sent: forget the entry.
 _ACK = """
@@ -108,6 +112,7 @@ class MailWorker:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._claim_cursor = "0-0"
         self._group_ready = False
+        self._pruned_at = float("-inf")
 
     def wake(self) -> None:
         """Look at the stream now (this process just enqueued)."""
@@ -144,6 +149,10 @@ class MailWorker:
         if free <= 0:
             return 0
         await self._ensure_group()
+        now = asyncio.get_running_loop().time()
+        if now - self._pruned_at >= _PRUNE_EVERY:
+            self._pruned_at = now
+            await self.forget_idle_consumers(FORGET_CONSUMER_AFTER_SECONDS)
         entries = [e for e in await self._claim_stale(free) if e[0] not in self._tasks]
         if len(entries) < free:
             entries += await self._read_new(free - len(entries))
@@ -152,6 +161,25 @@ class MailWorker:
             self._tasks[entry_id] = task
             task.add_done_callback(functools.partial(self._done, entry_id))
         return len(entries)
+
+    async def forget_idle_consumers(self, idle_seconds: float) -> list[str]:
+        """Delete the group's consumers (not this one) that hold no mail and have been idle
+        longer than `idle_seconds`: dead processes' names. Answers their names."""
+        reply = await self.store.execute(self.keys.stream, b"XINFO", b"CONSUMERS",
+                                         self.keys.stream, SENDER_GROUP, what="mail_consumers")
+        forgotten = []
+        for item in reply if isinstance(reply, list) else []:
+            flat = [_text(v) for v in item] if isinstance(item, list) else []
+            info = dict(zip(flat[::2], flat[1::2], strict=False))
+            name = info.get("name", "")
+            if (name and name != self.consumer and info.get("pending") == "0"
+                    and int(info.get("idle", "0")) > idle_seconds * 1000):
+                # Deleting a consumer drops its pending mail: only one with none.
+                await self.store.execute(self.keys.stream, b"XGROUP", b"DELCONSUMER",
+                                         self.keys.stream, SENDER_GROUP, name,
+                                         what="mail_consumers")
+                forgotten.append(name)
+        return forgotten
 
     def _done(self, entry_id: str, _: "asyncio.Task[None]") -> None:
         self._tasks.pop(entry_id, None)
