@@ -206,3 +206,25 @@ async def test_no_revocation_is_lost_across_a_failover_of_the_logs_master(
                    "every revocation, before and after the failover")
         assert feed.master is not None
         assert feed.master[1] != old
+
+
+async def test_a_one_node_seed_list_survives_that_nodes_death(
+        redis_cluster_factory: Any) -> None:
+    cluster = redis_cluster_factory()
+    seed = cluster.master_for_key(REVOCATION_STREAM)
+    feed = feed_for(cluster, max_staleness_seconds=60.0)
+    feed.startup_nodes = [("127.0.0.1", seed)]
+    feed._known = list(feed.startup_nodes)
+    async with publisher(cluster) as client, running(feed):
+        await poll(lambda: feed.state == "current", 10, "the feed to catch up")
+        cluster.kill_node(seed)  # the only node it was told about, and the log's master
+        await asyncio.to_thread(cluster.wait_for_failover, seed)
+        sid = uuid.uuid4().hex
+        for _attempt in range(200):
+            try:
+                await append(client, session(sid))
+                break
+            except Exception:
+                await asyncio.sleep(0.1)
+        await poll(lambda: refused(feed, principal("u", sid=sid)), 30,
+                   "the revocation on the promoted replica")

@@ -118,6 +118,21 @@ def _entries(reply: object) -> list[tuple[bytes, list[object] | None]]:
     return out
 
 
+def nodes_in(queried: Address, reply: object) -> list[Address]:
+    """Every node (masters and replicas) a CLUSTER SLOTS reply from `queried` names."""
+    found: list[Address] = []
+    if not isinstance(reply, list):
+        return found
+    for entry in reply:
+        if not isinstance(entry, list):
+            continue
+        for node in entry[2:]:
+            if isinstance(node, list) and len(node) >= 2 and isinstance(node[0], bytes):
+                host = node[0].decode() if node[0] and node[0] != b"?" else queried[0]
+                found.append((host, int(node[1])))
+    return found
+
+
 def master_of_slot(queried: Address, reply: object, slot: int) -> Address | None:
     """The master serving `slot` in a CLUSTER SLOTS reply from `queried`."""
     if not isinstance(reply, list):
@@ -284,7 +299,10 @@ class RevocationFeed:
                 continue
             master = master_of_slot(node, reply, _SLOT)
             if master is not None:
-                self._known = [master, *(n for n in self._known if n != master)]
+                # Remember the whole cluster: a seed list of one node must not be the only
+                # way back after that node dies.
+                self._known = list(dict.fromkeys([master, *nodes_in(node, reply),
+                                                  *self._known]))
                 return master
             errors.append(f"{node[0]}:{node[1]} no master for slot {_SLOT}")
         raise ConnectionError("no node named the revocation log's master: " + ", ".join(errors))
