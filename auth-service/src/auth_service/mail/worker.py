@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from auth_service.mail.metrics import MAIL_DEAD_LETTERED, MAIL_SEND_FAILURES, MAIL_SENT
 from auth_service.mail.outbox import SENDER_GROUP, OutboxKeys
 from auth_service.mail.smtp import SendFailed, SmtpSender
+from auth_service.mail.stream import ACK, DEAD_LETTER, TOUCH, Entry, parse_entries, text
 from auth_service.mail.templates import MailTemplates, RenderedMail
 from auth_service.redis_store import RedisStore
 from shared import get_logger
@@ -42,46 +43,6 @@ _FIRST_LOOP_PAUSE, _MAX_LOOP_PAUSE = 0.5, 10.0  # while Redis itself is unusable
 # nothing is forgotten (XGROUP DELCONSUMER), looked for every _PRUNE_EVERY seconds.
 FORGET_CONSUMER_AFTER_SECONDS = 86_400.0
 _PRUNE_EVERY = 600.0
-
-# KEYS: stream, attempts. ARGV: group, id. Sent: forget the entry.
-_ACK = """
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('HDEL', KEYS[2], ARGV[2])
-return 1
-"""
-# KEYS: stream, attempts, dead. ARGV: group, id, maxlen, then the dead entry's fields.
-_DEAD_LETTER = """
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('HDEL', KEYS[2], ARGV[2])
-return 1
-"""
-# KEYS: stream. ARGV: group, consumer, id. Reset the entry's idle time if we still own it.
-_TOUCH = """
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
-if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end
-redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
-return 1
-"""
-
-Entry = tuple[str, dict[str, str]]
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _entries(reply: object) -> list[Entry]:
-    """[[id, [field, value, ...]], ...] -> [(id, {field: value})]; deleted entries dropped."""
-    entries: list[Entry] = []
-    for item in reply if isinstance(reply, list) else []:
-        if isinstance(item, list) and len(item) == 2 and isinstance(item[1], list):
-            flat = [_text(v) for v in item[1]]
-            entries.append((_text(item[0]), dict(zip(flat[::2], flat[1::2], strict=False))))
-    return entries
-
 
 def consumer_name() -> str:
     """Unique per process: a restarted process is a new consumer (its old pending mails
@@ -105,9 +66,9 @@ class MailWorker:
         self.poll_interval = poll_interval
         self.concurrency = concurrency
         self.consumer = consumer or consumer_name()
-        self._ack = store.register_script(_ACK)
-        self._dead = store.register_script(_DEAD_LETTER)
-        self._touch = store.register_script(_TOUCH)
+        self._ack = store.register_script(ACK)
+        self._dead = store.register_script(DEAD_LETTER)
+        self._touch = store.register_script(TOUCH)
         self._wake = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._claim_cursor = "0-0"
@@ -169,7 +130,7 @@ class MailWorker:
                                          self.keys.stream, SENDER_GROUP, what="mail_consumers")
         forgotten = []
         for item in reply if isinstance(reply, list) else []:
-            flat = [_text(v) for v in item] if isinstance(item, list) else []
+            flat = [text(v) for v in item] if isinstance(item, list) else []
             info = dict(zip(flat[::2], flat[1::2], strict=False))
             name = info.get("name", "")
             if (name and name != self.consumer and info.get("pending") == "0"
@@ -208,7 +169,7 @@ class MailWorker:
         if not isinstance(reply, list) or not reply:
             return []  # nil: nothing new
         stream = reply[0]
-        return _entries(stream[1]) if isinstance(stream, list) and len(stream) == 2 else []
+        return parse_entries(stream[1]) if isinstance(stream, list) and len(stream) == 2 else []
 
     async def _claim_stale(self, count: int) -> list[Entry]:
         reply = await self.store.execute(
@@ -217,8 +178,8 @@ class MailWorker:
             what="mail_claim")
         if not isinstance(reply, list) or len(reply) < 2:
             return []
-        self._claim_cursor = _text(reply[0])
-        entries = _entries(reply[1])
+        self._claim_cursor = text(reply[0])
+        entries = parse_entries(reply[1])
         for entry_id, _ in entries:
             _log.info("mail_claimed", id=entry_id, consumer=self.consumer)
         return entries
@@ -282,7 +243,7 @@ class MailWorker:
     async def _attempts(self, entry_id: str) -> int:
         value = await self.store.execute(self.keys.attempts, b"HGET", self.keys.attempts, entry_id,
                                          what="mail_attempts")
-        return int(_text(value)) if value is not None else 0
+        return int(text(value)) if value is not None else 0
 
     async def _still_ours(self, entry_id: str) -> bool:
         owned = await self.store.run(
