@@ -14,17 +14,14 @@ from shared.redis._cluster import (
 from shared.redis._commands import ClusterCommands
 from shared.redis._factory import cluster_client_from_settings, create_cluster_client, parse_nodes
 from shared.redis._resp import Arg, ProtocolError, ReplyError, ReplyParser, encode, encode_many
-from shared.redis._revocation_feed import (
-    RevocationFeed,
-    RevocationSet,
-    revocation_feed_from_settings,
-)
+from shared.redis._revocation_feed import RevocationFeed, revocation_feed_from_settings
 from shared.redis._revocation_log import (
     REVOCATION_STREAM,
     Revocation,
     RevocationKind,
     append_revocation,
 )
+from shared.redis._revocation_set import RevocationSet
 
 __all__ = [
     "REVOCATION_STREAM",
