@@ -96,6 +96,10 @@ async def test_disable_and_delete_publish(client: httpx.AsyncClient, signer: Any
     assert (await client.delete(f"/users/{deleted.id}", headers=admin.auth)).status_code == 204
     assert len(await _user_entries(redis_cluster, disabled.id)) == 1
     assert len(await _user_entries(redis_cluster, deleted.id)) == 1
+    # Repeated (as after a 503 revocation_unavailable): no row, but published again.
+    again = await client.delete(f"/users/{deleted.id}", headers=admin.auth)
+    assert again.status_code == 404
+    assert len(await _user_entries(redis_cluster, deleted.id)) == 2
     # A display-name change revokes nothing.
     renamed = await make_user()
     assert (await client.patch(f"/users/{renamed.id}", json={"display_name": "New"},

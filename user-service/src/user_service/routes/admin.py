@@ -87,9 +87,11 @@ async def update_user(
 async def delete_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep,
                       resources: ResourcesDep) -> Response:
     """Delete a user for good (not the last active admin: 409); their access tokens are
-    revoked."""
+    revoked. A repeated DELETE (after a 503 said the revocation was not published) finds
+    no row, publishes again and answers 404: otherwise the old tokens would live on."""
     user = await crud.get_user(session, user_id=user_id)
     if user is None:
+        await _revoke(resources, str(user_id), reason="deleted")
         raise user_not_found()
     if crud.removes_an_admin(user=user):
         try:
