@@ -100,6 +100,10 @@ async def test_disable_and_delete_publish(client: httpx.AsyncClient, signer: Any
     again = await client.delete(f"/users/{deleted.id}", headers=admin.auth)
     assert again.status_code == 404
     assert len(await _user_entries(redis_cluster, deleted.id)) == 2
+    # Deleting one's own account revokes its tokens too.
+    leaving = await make_user()
+    assert (await client.delete("/users/me", headers=leaving.auth)).status_code == 204
+    assert len(await _user_entries(redis_cluster, leaving.id)) == 1
     # A display-name change revokes nothing.
     renamed = await make_user()
     assert (await client.patch(f"/users/{renamed.id}", json={"display_name": "New"},

@@ -42,14 +42,24 @@ async def update_me(body: UserUpdateMe, user: CurrentUser, session: SessionDep) 
 
 
 @router.delete("/me", status_code=204, response_class=Response,
-               responses=problems(401, 409))
-async def delete_me(user: CurrentUser, session: SessionDep) -> Response:
-    """Delete your account for good (the row is removed; login and refresh stop working).
-    The last active admin cannot (409): nobody would be left to administer the users."""
+               responses=problems(401, 409, 503))
+async def delete_me(user: CurrentUser, session: SessionDep,
+                    resources: ResourcesDep) -> Response:
+    """Delete your account for good (the row is removed; login and refresh stop working,
+    and every access token of the account is revoked at the gateways). The last active
+    admin cannot (409): nobody would be left to administer the users."""
     if crud.removes_an_admin(user=user):
         try:
             await crud.ensure_another_active_admin(session, user=user)
         except crud.LastAdminError:
             raise last_admin() from None
+    # Revoked before the row goes: once it is gone, a repeated DELETE with this token
+    # could not find the account to publish again.
+    try:
+        await resources.revocations.user_changed(str(user.id), reason="deleted")
+    except Exception:
+        raise ProblemError(503, "revocation_unavailable",
+                           "Your account was not deleted: its access tokens could not be "
+                           "revoked; repeat the request", headers={"Retry-After": "1"}) from None
     await crud.delete_user(session, user_id=user.id)
     return Response(status_code=204)
