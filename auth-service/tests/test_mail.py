@@ -18,12 +18,30 @@ from prometheus_client import REGISTRY
 from redis.exceptions import ResponseError
 
 from auth_service.mail import OutboxKeys, UnknownTemplate
+from auth_service.mail import worker as worker_module
 from devstack.testkit.mail import CaptureSmtp
 
 from .conftest import AppFactory, new_email
 
 pytestmark = pytest.mark.asyncio
 BASE_URL = "https://auth.example.test"
+
+
+class LogRecorder:
+    """Stands in for a structlog logger: records (level, event, fields), bind() included."""
+
+    def __init__(self, calls: list[tuple[str, str, dict[str, Any]]] | None = None,
+                 bound: dict[str, Any] | None = None) -> None:
+        self.calls = [] if calls is None else calls
+        self.bound = bound or {}
+
+    def bind(self, **fields: Any) -> "LogRecorder":
+        return LogRecorder(self.calls, {**self.bound, **fields})
+
+    def __getattr__(self, level: str) -> Callable[..., None]:
+        def record(event: str, **fields: Any) -> None:
+            self.calls.append((level, event, {**self.bound, **fields}))
+        return record
 
 
 def metric(name: str, **labels: str) -> float:
@@ -160,7 +178,10 @@ async def test_mail_of_a_killed_sender_is_claimed_and_delivered_after_restart(
 
 async def test_mail_is_dead_lettered_after_max_attempts(
         auth_app_factory: AppFactory, capture_smtp: CaptureSmtp, redis_cluster: Any,
-        capfd: pytest.CaptureFixture[str]) -> None:
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The worker's log calls, recorded as made (the output stream is the logging set-up's).
+    logged = LogRecorder()
+    monkeypatch.setattr(worker_module, "_log", logged)
     env = mail_env(capture_smtp, MAIL_MAX_ATTEMPTS=3, MAIL_RETRY_BASE_SECONDS=0.05,
                    MAIL_RETRY_MAX_SECONDS=0.1)
     keys = OutboxKeys(env["MAIL_OUTBOX_STREAM"])
@@ -183,11 +204,14 @@ async def test_mail_is_dead_lettered_after_max_attempts(
     assert metric("auth_mail_dead_lettered_total", reason="unavailable") == dead_before + 1
     assert metric("auth_mail_send_failures_total", reason="unavailable") == failures_before + 3
     assert redis.exists(keys.attempts) == 0
-    out = capfd.readouterr()
-    logged = out.out + out.err
-    assert "mail_dead_lettered" in logged
-    assert secret not in logged  # the context (links carry tokens) is never logged
-    assert to not in logged
+    [dead] = [fields for level, event, fields in logged.calls if event == "mail_dead_lettered"]
+    assert dead["reason"] == "unavailable"
+    assert dead["domain"] == "example.com"
+    assert [level for level, event, _ in logged.calls if event == "mail_dead_lettered"] == ["error"]
+    assert [event for _, event, _ in logged.calls].count("mail_send_failed") == 2
+    everything = repr(logged.calls)
+    assert secret not in everything  # the context (links carry tokens) is never logged
+    assert to not in everything
 
 
 class _RefusesRecipients:
