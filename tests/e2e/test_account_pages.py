@@ -235,9 +235,18 @@ def test_reset_password_from_the_mailed_link(browser: webdriver.Chrome, browser_
     assert refused.status_code == 401, refused.text
 
 
-def _session_rows(browser: webdriver.Chrome) -> dict[str, WebElement]:
-    rows = browser.find_elements(By.CSS_SELECTOR, "#sessions tbody tr")
-    return {str(row.get_attribute("data-session-id")): row for row in rows}
+def _session_rows(browser: webdriver.Chrome) -> dict[str, bool]:
+    """Session id -> marked current, read in one step (the page may be redrawing the list,
+    so no element is kept across calls)."""
+    rows = browser.execute_script(
+        "return [...document.querySelectorAll('#sessions tbody tr')]"
+        ".map((row) => [row.dataset.sessionId, row.classList.contains('current')]);")
+    return {str(sid): bool(current) for sid, current in rows}
+
+
+def _end_session(browser: webdriver.Chrome, sid: str) -> None:
+    browser.find_element(
+        By.CSS_SELECTOR, f'#sessions tr[data-session-id="{sid}"] button.end-session').click()
 
 
 def _sid(tokens: dict[str, Any]) -> str:
@@ -267,12 +276,12 @@ def test_account_page_signs_in_lists_and_ends_sessions(
     assert browser.find_element(By.ID, "profile-verified").text == "no"
     rows = _session_rows(browser)
     assert {_sid(laptop), _sid(phone)} < set(rows)
-    current = [sid for sid, row in rows.items() if "current" in str(row.get_attribute("class"))]
+    current = [sid for sid, is_current in rows.items() if is_current]
     assert len(current) == 1
     assert current[0] not in (_sid(laptop), _sid(phone))
     _no_token_in_history(browser)
 
-    rows[_sid(phone)].find_element(By.CSS_SELECTOR, "button.end-session").click()
+    _end_session(browser, _sid(phone))
     _wait(browser, lambda driver: set(_session_rows(driver)) == {_sid(laptop), current[0]})
     assert api.post("/auth/refresh", json={"refresh_token": phone["refresh_token"]}
                     ).status_code == 401
