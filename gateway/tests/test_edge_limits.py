@@ -67,9 +67,13 @@ async def gateway_process(stack: Stack, **env: Any) -> AsyncIterator[GatewayProc
 
 
 async def read_answer(reader: asyncio.StreamReader) -> bytes:
-    """Everything the server sends until it closes (b"" when it closed without a word)."""
+    """Everything the server sends until it closes (b"" when it closed without a word, a
+    reset included: on a busy machine the kernel may answer a close with RST)."""
     async with asyncio.timeout(HANG_GUARD):
-        return await reader.read()
+        try:
+            return await reader.read()
+        except ConnectionResetError:
+            return b""
 
 
 def status_of(raw: bytes) -> int:
