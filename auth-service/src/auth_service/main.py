@@ -21,8 +21,11 @@ from auth_service.routes import (
     jwks_router,
     sessions_router,
 )
-from shared import ClientIpResolver, parse_networks
+from shared import ClientIpResolver, get_logger, parse_networks
 from shared.web import Readiness, build_service_app
+
+_log = get_logger("auth")
+SHUTDOWN_TASKS_SECONDS = 5.0  # how long shutdown waits for the key watcher and mail sender
 
 
 async def _watch_keys(resources: Resources) -> None:
@@ -56,11 +59,16 @@ def create_app(
             await resources.hasher.verify_dummy("warm-up")
             yield
         finally:
-            for task in (watcher, mail):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            background = [task for task in (watcher, mail) if task is not None]
+            for task in background:
+                task.cancel()
+            # Bounded: a task that does not stop (a library swallowing the cancellation)
+            # must not hold the shutdown; an undelivered mail stays pending in the outbox.
+            stuck: set[asyncio.Task[None]] = set()
+            if background:
+                _, stuck = await asyncio.wait(background, timeout=SHUTDOWN_TASKS_SECONDS)
+            if stuck:
+                _log.error("background_task_did_not_stop", count=len(stuck))
             await resources.aclose()
 
     async def redis_ready() -> None:

@@ -95,8 +95,12 @@ class MailWorker:
                     pause = min(pause * 2, _MAX_LOOP_PAUSE)
                     continue
                 if taken == 0:
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow
+                    # a cancellation that arrives as the event is set (an enqueue racing
+                    # shutdown), and this loop would then never end.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                        async with asyncio.timeout(self.poll_interval):
+                            await self._wake.wait()
                     self._wake.clear()
         finally:
             for task in self._tasks.values():
