@@ -18,8 +18,6 @@ from .conftest import ClientFactory, Register
 
 @pytest.fixture(scope="module")
 def second_gateway(stack: Any) -> Iterator[str]:
-    if not hasattr(stack, "add_gateway"):
-        pytest.skip("needs the native stack (a second gateway process)")
     url = str(stack.add_gateway())
     yield url
     stack.stop_service(f"gateway-{urlsplit(url).port}")

@@ -243,6 +243,15 @@ class Stack:
         """SIGKILL / SIGSTOP / SIGCONT any program ('gateway', 'redis-6379', 'postgres')."""
         self.supervisor.signal(name, sig)
 
+    def service_command(self, name: str, *argv: str, timeout: float = 120.0
+                        ) -> subprocess.CompletedProcess[str]:
+        """A service's own CLI (`user-service create-admin ...`) with that service's
+        environment, as an operator runs it on this stack."""
+        service = self.services[name]
+        return subprocess.run([str(self.config.bin_dir / service.script), *argv],
+                              env={**os.environ, **service.env}, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
     def restart_postgres(self) -> None:
         self.postgres.restart()
 

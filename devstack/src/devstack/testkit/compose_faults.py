@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from typing import TYPE_CHECKING, Any
 
 from devstack import redis_topology
@@ -192,6 +193,13 @@ class ComposeStack:
     @property
     def supervisor(self) -> ComposeSupervisor:
         return self._supervisor
+
+    def service_command(self, name: str, *argv: str, timeout: float = 120.0
+                        ) -> subprocess.CompletedProcess[str]:
+        """A service's own CLI (`user-service create-admin ...`) inside its container, as
+        an operator runs it: `podman exec <container> <name> <argv>`."""
+        return self.podman.run("exec", self.podman.container(name), name, *argv,
+                               check=False, timeout=timeout)
 
     def log_lines(self, name: str, containing: str = "") -> list[dict[str, Any]]:
         """A container's JSON log lines (those containing `containing`), parsed; a line

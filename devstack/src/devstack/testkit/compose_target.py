@@ -46,6 +46,9 @@ NATIVE_ONLY_TESTS = (
     "tests/e2e/faults/test_redis_failover.py::test_whole_cluster_crash_keeps_refresh_tokens",
     "tests/e2e/security/",
     "tests/e2e/test_browser_cors.py",  # a gateway with the test page's origin (add_gateway)
+    # A second gateway process next to the stack's (add_gateway); two compose gateways
+    # behind one port need the load balancer of issue 19.
+    "tests/e2e/test_revocation.py",
 )
 
 
