@@ -5,15 +5,36 @@ test gets its own rate-limit bucket without trusting forwarded headers."""
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from selenium import webdriver
 
 from devstack.testkit.addresses import next_client_address
 
 _PASSWORD = "correct horse battery staple 42"
+
+
+CHROMEDRIVER = "/usr/bin/chromedriver"  # Debian's; Selenium's manager would download one
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    """Headless Chromium (Debian's, through its chromedriver), one per test module."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(argument)
+    if os.geteuid() == 0:
+        options.add_argument("--no-sandbox")  # Chromium refuses to run as root otherwise
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER),
+                              options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 @pytest.fixture(scope="session")

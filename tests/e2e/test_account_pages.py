@@ -26,29 +26,12 @@ from selenium.webdriver.support.wait import WebDriverWait
 from devstack.mailcapture import captured
 from devstack.testkit.addresses import next_client_address
 
-CHROMEDRIVER = "/usr/bin/chromedriver"  # Debian's; Selenium's manager would download one
 HANG_GUARD = 60  # seconds for a page or a mail to show up; the verdict is what it shows
 PASSWORD = "correct horse battery staple 42"
 NEW_PASSWORD = "a brand new passphrase for this account 7"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 PAGES = ("/account", "/account/verify", "/account/reset", "/account/email")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(argument)
-    if os.geteuid() == 0:
-        options.add_argument("--no-sandbox")  # Chromium refuses to run as root otherwise
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER),
-                              options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(scope="module")

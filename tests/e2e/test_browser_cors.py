@@ -4,7 +4,6 @@ logs in and reads /users/me through a real gateway; a page from an origin the ga
 does not allow is blocked by the browser itself."""
 
 import functools
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,6 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from devstack.ports import free_port
 
-CHROMEDRIVER = "/usr/bin/chromedriver"  # Debian's; Selenium's manager would download one
 HANG_GUARD = 60  # seconds for the page to report; the verdict is what the page saw
 
 PAGE = """<!doctype html><meta charset="utf-8"><title>spa</title><pre id="result"></pre>
@@ -75,22 +73,6 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(argument)
-    if os.geteuid() == 0:
-        options.add_argument("--no-sandbox")  # Chromium refuses to run as root otherwise
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER),
-                              options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _visit(browser: webdriver.Chrome, page: str, gateway: str, email: str) -> dict[str, Any]:
