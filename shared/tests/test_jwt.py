@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwk, jwt
 
-from shared import JwtVerifier, StaticKeySet, TokenError
+from shared import JwtVerifier, Principal, StaticKeySet, TokenError
 
 ISSUER, AUDIENCE = "authstack", "authstack-api"
 ALGS = frozenset({"RS256", "ES256"})
@@ -273,3 +273,22 @@ async def test_a_malformed_sid_is_refused(verifier: JwtVerifier) -> None:
     with pytest.raises(TokenError) as refused:
         await verifier.verify(sign(claims(sid=42)))
     assert refused.value.code == "invalid_token"
+
+
+def _principal(**claims: object) -> Principal:
+    return Principal(subject="u", roles=("user",), token_id="j", expires_at=0,
+                     claims=dict(claims), issued_at=1_000)
+
+
+def test_recent_second_factor_needs_otp_or_recovery_code_in_amr_and_a_recent_auth_time() -> None:
+    assert _principal(amr=["pwd", "otp"], auth_time=1_500).has_recent_second_factor(600, 2_000)
+    assert _principal(amr=["pwd", "mfa"], auth_time=1_500).has_recent_second_factor(600, 2_000)
+    assert not _principal(amr=["pwd"], auth_time=1_990).has_recent_second_factor(600, 2_000)
+    assert not _principal(amr=["pwd", "otp"], auth_time=1_000).has_recent_second_factor(600, 2_000)
+
+
+def test_auth_time_falls_back_to_iat_and_odd_claims_read_as_absent() -> None:
+    assert _principal(amr=["pwd", "otp"]).auth_time == 1_000
+    assert _principal(auth_time=True).auth_time == 1_000
+    assert _principal(amr="otp").amr == ()
+    assert _principal(amr=["pwd", 7, "otp"]).amr == ("pwd", "otp")

@@ -26,6 +26,8 @@ MAX_TOKEN_LENGTH = 8192
 _FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
 # Cache-Control directives compare case-insensitively (RFC 9111 5.2).
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+# `amr` values that prove a second factor: a TOTP code ("otp") or a recovery code ("mfa").
+SECOND_FACTOR_METHODS = frozenset({"otp", "mfa"})
 # The first retry after a failed JWKS fetch; doubled per failure up to the refresh maximum.
 _FIRST_RETRY_SECONDS = 0.5
 
@@ -73,6 +75,27 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
+
+    @property
+    def amr(self) -> tuple[str, ...]:
+        """How the session authenticated (RFC 8176 values): ("pwd",), ("pwd", "otp") after a
+        TOTP code, ("pwd", "mfa") after a recovery code."""
+        value = self.claims.get("amr")
+        return tuple(m for m in value if isinstance(m, str)) if isinstance(value, list) else ()
+
+    @property
+    def auth_time(self) -> int:
+        """When the user last proved a factor (`auth_time`, Unix s); `iat` for tokens minted
+        before the claim existed."""
+        value = self.claims.get("auth_time")
+        return value if isinstance(value, int) and not isinstance(value, bool) else self.issued_at
+
+    def has_recent_second_factor(self, max_age_seconds: float, now: float | None = None) -> bool:
+        """A second factor is in `amr` and was proved at most `max_age_seconds` ago: what a
+        sensitive action (step-up) asks of an account with MFA on."""
+        if not SECOND_FACTOR_METHODS.intersection(self.amr):
+            return False
+        return (time.time() if now is None else now) - self.auth_time <= max_age_seconds
 
 
 def keys_from_jwks(jwks: dict[str, Any], algorithms: frozenset[str]) -> dict[str, tuple[Any, str]]:
