@@ -27,9 +27,11 @@ class BenchConfig:
     hello_rounds: int = 2  # R-hello (bench/hello.py): interleaved rounds ...
     hello_duration: int = 15  # ... of this many seconds per run
     revocation_trials: int = 200  # R-revoke (bench/revocation.py): logouts measured
+    forgot_requests: int = 100  # A-forgot (bench/account_timing.py): asks of each kind (>= 50)
     # BENCH_GROUPS: "all", or a comma-separated selection of "core" (W1-W5, login, argon2),
-    # "hello" (R-hello) and "revocation" (R-revoke), e.g. BENCH_GROUPS=hello for the proxies
-    groups: tuple[str, ...] = ("core", "hello", "revocation")
+    # "hello" (R-hello), "revocation" (R-revoke) and "account" (A-forgot), e.g.
+    # BENCH_GROUPS=hello for the proxies
+    groups: tuple[str, ...] = ("core", "hello", "revocation", "account")
     # Full mode must finish in 15 minutes: secondary cells that would overrun are skipped.
     budget_seconds: int = 0
     extra: dict[str, str] = field(default_factory=dict)
@@ -46,16 +48,16 @@ class BenchConfig:
                  argon2_seconds=10, w3_users=200, budget_seconds=870, hello_rounds=2,
                  hello_duration=15))
         for key in ("duration", "warmup", "rounds", "secondary_rounds", "users",
-                    "budget_seconds", "revocation_trials"):
+                    "budget_seconds", "revocation_trials", "forgot_requests"):
             value = os.environ.get(f"BENCH_{key.upper()}")
             if value:
                 base[key] = int(value)
         groups = os.environ.get("BENCH_GROUPS", "all").replace(" ", "")
         if groups != "all":
             chosen = tuple(g for g in groups.split(",") if g)
-            unknown = set(chosen) - {"core", "hello", "revocation"}
+            unknown = set(chosen) - {"core", "hello", "revocation", "account"}
             if unknown or not chosen:
                 raise SystemExit(f"BENCH_GROUPS: unknown {sorted(unknown)}; "
-                                 "use core, hello, revocation")
+                                 "use core, hello, revocation, account")
             base["groups"] = chosen
         return cls(quick=quick, **base)  # type: ignore[arg-type]

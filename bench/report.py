@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from bench import revocation
+from bench import account_timing, revocation
 
 # key -> (issue row, direction, target, stretch); "min" = higher is better. Issue 20 retired
 # `w1_gateway_over_naive` and `gateway_cpu_over_nginx_cpu_per_w1_request` (calibrated on a
@@ -141,6 +141,8 @@ def markdown(record: dict[str, Any]) -> str:
     lines += hello_rows
     if record.get("revocation"):
         lines += revocation.markdown(record["revocation"])
+    if record.get("account"):
+        lines += account_timing.markdown(record["account"])
     if not record["cells"]:  # only R-hello ran (BENCH_GROUPS=hello)
         return "\n".join(lines) + "\n"
     lines += ["", "| cell | req/s (median) | p50 ms | p99 ms | non-2xx | "

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from auth_service.config import default_hashing_threads
-from bench import hello, report, revocation
+from bench import account_timing, hello, report, revocation
 from bench.config import BenchConfig
 from bench.scenarios import Cell, Runner, raw_argon2_rate
 from bench.seed import seed_login_users, seed_tokens
@@ -199,6 +199,8 @@ def main() -> int:
             record["wrk_command_lines"] = runner.commands
         if "revocation" in cfg.groups:  # quiet stack, before R-hello pins the Redis nodes
             record["revocation"] = revocation.measure(top.urls, cfg.revocation_trials)
+        if "account" in cfg.groups:  # quiet stack too: one request at a time
+            record["account"] = account_timing.measure(top.urls, max(50, cfg.forgot_requests))
         if "hello" in cfg.groups:
             # Last: it pins the Redis nodes to one core (released afterwards).
             proxies = hello.HelloBench(top, cfg, tokens)
