@@ -100,10 +100,7 @@ def build_throttle(settings: Settings, store: RedisStore) -> LoginThrottle:
 def build_mail(settings: Settings, store: RedisStore) -> tuple[Outbox, MailWorker]:
     templates = MailTemplates(settings.PUBLIC_BASE_URL)
     keys = OutboxKeys(settings.MAIL_OUTBOX_STREAM)
-    sender = SmtpSender(host=settings.SMTP_HOST, port=settings.SMTP_PORT,
-                        sender=settings.SMTP_FROM, tls=settings.SMTP_TLS,
-                        timeout=settings.SMTP_TIMEOUT_SECONDS,
-                        username=settings.SMTP_USERNAME, password=settings.smtp_password)
+    sender = SmtpSender.from_settings(settings)
     worker = MailWorker(store, sender, templates, max_attempts=settings.MAIL_MAX_ATTEMPTS,
                         retry_base=settings.MAIL_RETRY_BASE_SECONDS,
                         retry_max=settings.MAIL_RETRY_MAX_SECONDS,

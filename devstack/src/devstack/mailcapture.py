@@ -3,7 +3,12 @@ in a Maildir (`new/<time_ns>.<pid>.<random>.eml`, written to `tmp/` and renamed,
 reader never sees half a message), with the envelope in two headers of its own on top.
 Nothing is relayed: natively `make up` runs it with `.stack/mail/`, compose as the `mail`
 container. `python -m devstack.mailcapture --port 2525 --maildir DIR` serves; the read
-side (`captured`, `CapturedMail`) is what `devstack mail` and the tests use."""
+side (`captured`, `CapturedMail`) is what `devstack mail` and the tests use.
+
+It can also stand in for a real relay's security, to try the auth service's SMTP_TLS and
+SMTP_USERNAME settings against: `--tls starttls` (the upgrade is then required before
+MAIL) or `--tls implicit` (TLS from the first byte) with `--cert-file`/`--key-file`, and
+`--auth-file` (one `user:password` line: AUTH PLAIN/LOGIN is then required, over TLS only)."""
 
 from __future__ import annotations
 
@@ -12,11 +17,13 @@ import asyncio
 import contextlib
 import email
 import email.policy
+import hmac
 import json
 import os
 import secrets
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -67,14 +74,59 @@ class MaildirHandler:
         os.replace(tmp, self.maildir / "new" / name)
 
 
-async def serve(host: str, port: int, maildir: Path) -> None:
+@dataclass(frozen=True)
+class Security:
+    """How the capture server guards itself: none by default (the local stack's)."""
+
+    tls: str = "none"  # none | starttls | implicit
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    credentials: tuple[str, str] | None = None  # required AUTH login and password
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        if self.tls == "none":
+            return None
+        if self.cert_file is None or self.key_file is None:
+            raise SystemExit("--tls needs --cert-file and --key-file")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+def _authenticator(login: str, password: str) -> Callable[..., Any]:
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def check(server: Any, session: Any, envelope: Any, mechanism: str,
+              auth_data: Any) -> AuthResult:
+        ok = (isinstance(auth_data, LoginPassword)
+              and hmac.compare_digest(auth_data.login, login.encode())
+              and hmac.compare_digest(auth_data.password, password.encode()))
+        return AuthResult(success=ok, handled=False)
+    return check
+
+
+async def serve(host: str, port: int, maildir: Path,
+                security: Security | None = None) -> None:
     from aiosmtpd.smtp import SMTP
 
+    security = security or Security()
     handler = MaildirHandler(maildir)
+    context = security.tls_context()
+    options: dict[str, Any] = {}
+    if security.tls == "starttls":
+        options.update(tls_context=context, require_starttls=True)
+    if security.credentials is not None:
+        # Implicit TLS is a TLS socket already; aiosmtpd's check only sees a STARTTLS one.
+        options.update(authenticator=_authenticator(*security.credentials), auth_required=True,
+                       auth_require_tls=security.tls == "starttls")
+    else:
+        options.update(auth_require_tls=False)  # no AUTH offered needs no TLS for it
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(handler, hostname="capture.local"),
-                                      host, port)
-    _log("mail_capture_listening", host=host, port=port, maildir=str(maildir))
+    server = await loop.create_server(
+        lambda: SMTP(handler, hostname="capture.local", **options), host, port,
+        ssl=context if security.tls == "implicit" else None)
+    _log("mail_capture_listening", host=host, port=port, maildir=str(maildir),
+         tls=security.tls, auth=security.credentials is not None)
     async with server:
         await server.serve_forever()
 
@@ -157,11 +209,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--maildir", type=Path, required=True)
+    parser.add_argument("--tls", choices=("none", "starttls", "implicit"), default="none")
+    parser.add_argument("--cert-file", type=Path)
+    parser.add_argument("--key-file", type=Path)
+    parser.add_argument("--auth-file", type=Path, help="one line user:password; AUTH required")
     args = parser.parse_args(argv)
+    credentials = None
+    if args.auth_file is not None:  # a file, so the password is not in the process list
+        login, _, password = args.auth_file.read_text().strip().partition(":")
+        credentials = (login, password)
+    security = Security(args.tls, args.cert_file, args.key_file, credentials)
     # As PID 1 of a container, SIGTERM would otherwise be ignored.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port, args.maildir))
+        asyncio.run(serve(args.host, args.port, args.maildir, security))
 
 
 if __name__ == "__main__":

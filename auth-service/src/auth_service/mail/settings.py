@@ -1,5 +1,6 @@
 """The mail settings of the auth service (a part of auth_service.config.Settings)."""
 
+import ssl
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +24,9 @@ class MailSettings(BaseSettings):
     SMTP_PASSWORD_FILE: Path | None = None
     # none: plain SMTP; starttls: upgrade on connect (port 587); implicit: TLS from the start (465)
     SMTP_TLS: Literal["none", "starttls", "implicit"] = "none"
+    # The CA bundle (PEM) the SMTP server's certificate must chain to, for a relay with a
+    # private CA; unset: the system's trust store. The host name is checked either way.
+    SMTP_CA_FILE: Path | None = None
     SMTP_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)  # connect and each SMTP reply
     # The outbox stream (under the ACL prefix outbox:, with a {hash tag}); its dead letters,
     # try counts and enqueue markers are keys beside it (`<stream>:dead`, ...)
@@ -50,6 +54,8 @@ class MailSettings(BaseSettings):
                 raise ValueError("set SMTP_PASSWORD or SMTP_PASSWORD_FILE, not both")
             if not self.SMTP_PASSWORD_FILE.is_file():
                 raise ValueError(f"SMTP_PASSWORD_FILE {self.SMTP_PASSWORD_FILE} is not a file")
+        if self.SMTP_CA_FILE is not None and not self.SMTP_CA_FILE.is_file():
+            raise ValueError(f"SMTP_CA_FILE {self.SMTP_CA_FILE} is not a file")
         stream = self.MAIL_OUTBOX_STREAM
         if not stream.startswith("outbox:") or "{" not in stream or "}" not in stream:
             raise ValueError("MAIL_OUTBOX_STREAM must start with outbox: and hold a {hash tag}")
@@ -58,6 +64,13 @@ class MailSettings(BaseSettings):
         if self.MAIL_CLAIM_IDLE_SECONDS <= self.SMTP_TIMEOUT_SECONDS:
             raise ValueError("MAIL_CLAIM_IDLE_SECONDS must be above SMTP_TIMEOUT_SECONDS")
         return self
+
+    def smtp_tls_context(self) -> ssl.SSLContext | None:
+        """The client TLS context for SMTP_TLS starttls/implicit (None: plain SMTP)."""
+        if self.SMTP_TLS == "none":
+            return None
+        return ssl.create_default_context(
+            cafile=None if self.SMTP_CA_FILE is None else str(self.SMTP_CA_FILE))
 
     @property
     def smtp_password(self) -> str:

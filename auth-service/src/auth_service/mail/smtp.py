@@ -1,6 +1,7 @@
 """Handing one rendered mail to the SMTP server (aiosmtplib): plain-text and HTML parts,
 STARTTLS or implicit TLS, optional AUTH. A failure says whether trying again may help."""
 
+import ssl
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -8,6 +9,7 @@ from typing import Literal
 
 import aiosmtplib
 
+from auth_service.mail.settings import MailSettings
 from auth_service.mail.templates import RenderedMail
 
 TlsMode = Literal["none", "starttls", "implicit"]
@@ -35,8 +37,11 @@ class SmtpSender:
     """Sends with a connection of its own per mail (auth mail is rare; no pool to keep)."""
 
     def __init__(self, *, host: str, port: int, sender: str, tls: TlsMode, timeout: float,
-                 username: str = "", password: str = "") -> None:
+                 username: str = "", password: str = "",
+                 tls_context: ssl.SSLContext | None = None) -> None:
         self.host = host
+        # Verifies the server's certificate and name (None: aiosmtplib's default context)
+        self.tls_context = tls_context
         self.port = port
         self.sender = sender
         self.tls = tls
@@ -45,6 +50,13 @@ class SmtpSender:
         self.password = password
         domain = parseaddr(sender)[1].rpartition("@")[2]
         self._msgid_domain = domain or "localhost"
+
+    @classmethod
+    def from_settings(cls, settings: MailSettings) -> "SmtpSender":
+        return cls(host=settings.SMTP_HOST, port=settings.SMTP_PORT, sender=settings.SMTP_FROM,
+                   tls=settings.SMTP_TLS, timeout=settings.SMTP_TIMEOUT_SECONDS,
+                   username=settings.SMTP_USERNAME, password=settings.smtp_password,
+                   tls_context=settings.smtp_tls_context())
 
     def message(self, to: str, mail: RenderedMail) -> EmailMessage:
         message = EmailMessage()
@@ -67,6 +79,7 @@ class SmtpSender:
                 message, hostname=self.host, port=self.port, timeout=self.timeout,
                 use_tls=self.tls == "implicit", start_tls=self.tls == "starttls",
                 username=self.username or None, password=self.password or None,
+                tls_context=self.tls_context if self.tls != "none" else None,
             )
         except aiosmtplib.SMTPException as exc:
             raise SendFailed(type(exc).__name__, permanent=_permanent(exc)) from None

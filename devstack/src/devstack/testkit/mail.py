@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from devstack.mailcapture import CapturedMail, captured, wait_listening
@@ -20,8 +21,11 @@ DEFAULT_WAIT_SECONDS = 60.0
 class CaptureSmtp:
     """`start()` / `stop()` / `kill()` the server; `host`, `port`, `maildir`."""
 
-    def __init__(self, maildir: Path, port: int | None = None) -> None:
+    def __init__(self, maildir: Path, port: int | None = None,
+                 security: Sequence[str] = ()) -> None:
         self.maildir = maildir
+        # The server's --tls/--cert-file/--key-file/--auth-file arguments, if any
+        self.security = tuple(security)
         self.host = HOST
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -37,7 +41,7 @@ class CaptureSmtp:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "devstack.mailcapture", "--host", self.host,
-                 "--port", str(self.port), "--maildir", str(self.maildir)],
+                 "--port", str(self.port), "--maildir", str(self.maildir), *self.security],
                 stdout=log, stderr=subprocess.STDOUT)
         process = self.process
         wait_listening(self.port, timeout, alive=lambda: process.poll() is None, host=self.host)
