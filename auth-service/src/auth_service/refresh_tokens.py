@@ -79,6 +79,7 @@ class Presentation:
     reason: str | None = None  # why a revoked family was revoked
     pair: TokenPair | None = None  # the successor pair, for a replay in the grace window
     amr: list[str] | None = None  # a live session's authentication methods
+    auth_time: int | None = None  # when the live session last proved a factor (Unix s)
     created: int | None = None  # a live legacy family's creation (Unix seconds)
 
 

@@ -9,8 +9,9 @@ local now_ms = now_s * 1000 + math.floor(tonumber(clock[2]) / 1000)
 """
 
 # KEYS: index, session, token. ARGV: sid, ttl_s, max sessions, ip, ua, amr, created
-# ('' = now), session key prefix. Adopting an existing session (a legacy family's
-# migration) only adds the token. Reply: {'created', evicted sid...} or {'revoked'}.
+# ('' = now), session key prefix, auth_time ('' = created). Adopting an existing session
+# (a legacy family's migration) only adds the token. Reply: {'created', evicted sid...}
+# or {'revoked'}.
 CREATE = NOW + """
 local ttl = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
@@ -19,8 +20,10 @@ if revoked and revoked ~= '' then return {'revoked'} end
 if not revoked then
   local created = ARGV[7]
   if created == '' then created = now_s end
+  local auth_time = ARGV[9]
+  if not auth_time or auth_time == '' then auth_time = created end
   redis.call('HSET', KEYS[2], 'created', created, 'last_used', now_s, 'ip', ARGV[4],
-             'ua', ARGV[5], 'amr', ARGV[6], 'revoked', '')
+             'ua', ARGV[5], 'amr', ARGV[6], 'auth_time', auth_time, 'revoked', '')
   redis.call('EXPIRE', KEYS[2], ttl)
   redis.call('ZADD', KEYS[1], now_ms + ttl * 1000, ARGV[1])
 end
@@ -44,10 +47,12 @@ return reply
 """
 
 # KEYS: session, token, grace, successor token, index. ARGV: mode (check|rotate), grace_ms,
-# ttl_s, [successor refresh, access, expires_in, hash], sid.
+# ttl_s, [successor refresh, access, expires_in, hash], sid. A live or rotated reply
+# carries the session's amr and auth_time (a session from before auth_time: its creation).
 PRESENT = NOW + """
-local m = redis.call('HMGET', KEYS[1], 'revoked', 'amr')
+local m = redis.call('HMGET', KEYS[1], 'revoked', 'amr', 'auth_time', 'created')
 if not m[1] then return {'invalid'} end
+local auth_time = m[3] or m[4] or ''
 if m[1] ~= '' then return {'revoked', m[1]} end
 local t = redis.call('HMGET', KEYS[2], 'state', 'spent_at')
 if not t[1] then return {'invalid'} end
@@ -61,7 +66,7 @@ if t[1] == 'spent' then
   redis.call('ZREM', KEYS[5], ARGV[8])
   return {'reused'}
 end
-if ARGV[1] == 'check' then return {'live', m[2]} end
+if ARGV[1] == 'check' then return {'live', m[2], auth_time} end
 local ttl = tonumber(ARGV[3])
 redis.call('HSET', KEYS[2], 'state', 'spent', 'spent_at', now_ms, 'next', ARGV[7])
 redis.call('HSET', KEYS[4], 'state', 'live')
@@ -74,7 +79,7 @@ redis.call('HSET', KEYS[1], 'last_used', now_s)
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[5], now_ms + ttl * 1000, ARGV[8])
 redis.call('EXPIRE', KEYS[5], ttl)
-return {'rotated', m[2]}
+return {'rotated', m[2], auth_time}
 """
 
 # KEYS: index. ARGV: reason, session key prefix, sid... Reply per sid: 0 unknown, 1 ended
@@ -95,6 +100,14 @@ for i = 3, #ARGV do
   end
 end
 return reply
+"""
+
+# KEYS: session. ARGV: auth_time, amr. A reauthentication (step-up) on a live session, so
+# the tokens its refreshes mint carry it. Reply: 1, or 0 when the session is not live.
+REAUTHENTICATED = """
+if redis.call('HGET', KEYS[1], 'revoked') ~= '' then return 0 end
+redis.call('HSET', KEYS[1], 'auth_time', ARGV[1], 'amr', ARGV[2])
+return 1
 """
 
 # KEYS: index. ARGV: session key prefix. Reply: sid, created, last_used, ip, ua, amr, ...

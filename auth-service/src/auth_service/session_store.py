@@ -3,7 +3,8 @@ the slot of the hash tag `{u:<user id>}`, so a user's index and sessions change 
 one atomic script (a failover replicates all of an update or none of it).
 
     sess:{u:U}            zset  session id -> its expiry (Unix ms): the user's live sessions
-    sess:{u:U}:<sid>      hash  created, last_used (Unix s), ip, ua, amr, revoked
+    sess:{u:U}:<sid>      hash  created, last_used, auth_time (Unix s; a session from
+                                before auth_time reads as its creation), ip, ua, amr, revoked
                                 ("" while live, else why it ended: logout, ended,
                                 admin, evicted, reused, user_inactive)
     rt:{u:U}:<sid>:t:<h>  hash  token state live|spent, spent_at (ms, Redis clock), next
@@ -46,6 +47,7 @@ class NewSession:
     user_agent: str
     amr: list[str]
     created: int | None = None  # Unix seconds; None: now (a legacy family keeps its own)
+    auth_time: int | None = None  # when a factor was last proved; None: at `created`
 
 
 def _text(value: Any) -> str:
@@ -81,6 +83,7 @@ class SessionStore:
         self._present = store.register_script(lua.PRESENT)
         self._end = store.register_script(lua.END)
         self._list = store.register_script(lua.LIST)
+        self._reauthenticated = store.register_script(lua.REAUTHENTICATED)
 
     async def create(self, new: NewSession) -> list[str] | None:
         """Store the session (or add the token to it, when it exists): the ids of the
@@ -92,7 +95,7 @@ class SessionStore:
         args: list[str | int] = [
             sid, self.ttl_seconds, self.max_per_user, new.ip, new.user_agent,
             " ".join(new.amr), "" if new.created is None else new.created,
-            _session_prefix(uid)]
+            _session_prefix(uid), "" if new.auth_time is None else new.auth_time]
         reply = await self.store.run(
             lambda: self._create.durably(keys=keys, args=args, what="session_create"),
             what="session_create")
@@ -114,7 +117,9 @@ class SessionStore:
             pair = TokenPair(_text(reply[2]), _text(reply[1]), int(_text(reply[3])))
             return Presentation(verdict, token.user_id, pair=pair)
         amr = _text(reply[1]).split() if len(reply) > 1 else []
-        return Presentation(verdict, token.user_id, amr=amr)
+        auth_time = _text(reply[2]) if len(reply) > 2 else ""
+        return Presentation(verdict, token.user_id, amr=amr,
+                            auth_time=int(auth_time) if auth_time.isdigit() else None)
 
     async def check(self, token: RefreshToken) -> Presentation:
         """Read the token's state; a spent token outside the grace window marks the session
@@ -163,6 +168,18 @@ class SessionStore:
             lambda: self._end.durably(keys=[_index(user_id)], args=args, what="session_end"),
             what="session_end")
         return [sid for sid, state in zip(session_ids, reply, strict=True) if int(state) > 0]
+
+    async def reauthenticated(self, user_id: str, session_id: str, *, auth_time: int,
+                              amr: list[str]) -> bool:
+        """Record a step-up on the session, so its refreshes carry it forward; False when
+        the session is not live."""
+        key = _session_prefix(user_id) + session_id
+        args: list[str | int] = [auth_time, " ".join(amr)]
+        reply = await self.store.run(
+            lambda: self._reauthenticated.durably(keys=[key], args=args,
+                                                  what="session_reauthenticated"),
+            what="session_reauthenticated")
+        return int(reply) == 1
 
     async def live(self, user_id: str) -> list[SessionInfo]:
         """The user's live sessions, most recently used first."""

@@ -71,7 +71,9 @@ class AccessTokenIssuer:
         self.ttl_seconds = ttl_seconds
 
     def issue(self, subject: str, roles: list[str], *, session_id: str,
-              amr: list[str]) -> str:
+              amr: list[str], auth_time: int | None = None) -> str:
+        """`auth_time`: when the user last proved a factor (None: now, a fresh sign-in);
+        step-up checks read it (shared.Principal.has_recent_second_factor)."""
         now = int(time.time())
         key = self.keys.ring.signer()
         claims = {
@@ -85,5 +87,6 @@ class AccessTokenIssuer:
             "roles": roles,
             "sid": session_id,
             "amr": amr,
+            "auth_time": now if auth_time is None else auth_time,
         }
         return jwt.encode(claims, key.private, algorithm=key.alg, headers={"kid": key.kid})

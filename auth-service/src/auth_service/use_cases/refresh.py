@@ -61,7 +61,10 @@ class Refresh:
         if seen.verdict != "live":
             raise _refused(seen)
         role = await self._active_role(user_id, sid)
-        successor = self.minter.mint(user_id, role, sid, seen.amr or _LEGACY_AMR)
+        # amr and auth_time come from the session: a refresh proves no factor, so it
+        # never makes a step-up look more recent than it was.
+        successor = self.minter.mint(user_id, role, sid, seen.amr or _LEGACY_AMR,
+                                     seen.auth_time)
         # Concurrent presentations all reach here; the script lets exactly one rotate and
         # hands the others that rotation's pair.
         result = await self.store.rotate(token, successor)
@@ -100,7 +103,7 @@ class Refresh:
         except InvalidRefreshToken:
             await self.legacy.revoke(sid, reason="user_inactive")
             raise
-        successor = self.minter.mint(user_id, role, sid, _LEGACY_AMR)
+        successor = self.minter.mint(user_id, role, sid, _LEGACY_AMR, seen.created)
         # The successor's session first, so whoever wins the legacy rotation below hands
         # out a token that exists.
         started = await self.sessions.start(NewSession(
