@@ -102,6 +102,16 @@ class Settings(ServiceSettings, JwtSettings, RedisSettings, PasswordSettings, Ma
     MAIL_IP_LIMIT: int = Field(default=20, ge=1)
     MAIL_IP_WINDOW_SECONDS: int = Field(default=3600, ge=1)  # the window of MAIL_IP_LIMIT
 
+    # MFA (docs/mfa.md): the issuer authenticator apps show (otpauth URI label; no ':')
+    MFA_ISSUER: str = Field(default="Auth", min_length=1, max_length=64, pattern=r"^[^:]+$")
+    # How long the mfa_token of a correct password (login of an account with MFA) lives
+    MFA_TOKEN_TTL_SECONDS: int = Field(default=300, ge=30, le=3600)
+    # Wrong codes one mfa_token survives; the next one kills it (sign in again)
+    MFA_TOKEN_MAX_FAILURES: int = Field(default=5, ge=1, le=20)
+    # Sensitive actions of an account with MFA (change password or email, disable MFA, new
+    # recovery codes, admin routes) need a second factor proved at most this long ago
+    STEP_UP_MAX_AGE_SECONDS: int = Field(default=600, ge=30, le=86400)
+
     def secret_fields(self) -> dict[str, str]:
         return {"INTERNAL_API_TOKEN": self.INTERNAL_API_TOKEN,
                 "THROTTLE_SECRET": self.THROTTLE_SECRET}

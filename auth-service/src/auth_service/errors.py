@@ -71,3 +71,42 @@ class MailThrottled(AuthError):
 
 class EmailUnchanged(AuthError):
     """An email change to the address the account already has."""
+
+
+class MfaRequired(AuthError):
+    """A correct password of an account with MFA on: the sign-in goes on at /auth/login/mfa
+    with this token (no tokens, no session yet)."""
+
+    def __init__(self, mfa_token: str, expires_in: int) -> None:
+        super().__init__("second factor required")
+        self.mfa_token = mfa_token
+        self.expires_in = expires_in
+
+
+class InvalidMfaToken(AuthError):
+    """An mfa_token that is malformed, unknown, expired, spent, or killed by wrong codes."""
+
+
+class InvalidMfaCode(AuthError):
+    """A wrong, replayed or already used TOTP or recovery code."""
+
+
+class MfaCodeRequired(AuthError):
+    """Reauthentication of an account with MFA on came without a code."""
+
+
+class MfaAlreadyEnabled(AuthError):
+    """Enrolment asked for while MFA is on (disable it first)."""
+
+
+class MfaNotPending(AuthError):
+    """A confirmation without an enrolment started."""
+
+
+class MfaNotEnabled(AuthError):
+    """An action that needs MFA on (disable, new recovery codes) on an account without it."""
+
+
+class StepUpRequired(AuthError):
+    """A sensitive action of an account with MFA, without a second factor proved within
+    STEP_UP_MAX_AGE_SECONDS: POST /auth/reauthenticate first."""

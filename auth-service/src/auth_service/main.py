@@ -19,6 +19,7 @@ from auth_service.routes import (
     auth_router,
     install_domain_errors,
     jwks_router,
+    mfa_router,
     sessions_router,
 )
 from shared import ClientIpResolver, get_logger, parse_networks
@@ -83,7 +84,8 @@ def create_app(
         title="auth-service", version=__version__, readiness=readiness, lifespan=lifespan,
         metrics_host=settings.METRICS_HOST, metrics_port=settings.METRICS_PORT,
         description="Register, login, refresh rotation, logout, sessions, account lifecycle "
-                    "(email verification, password reset and change, email change) and JWKS.",
+                    "(email verification, password reset and change, email change), MFA "
+                    "(TOTP, recovery codes, step-up) and JWKS.",
         # Login throttling and the access log both see the client behind the gateway.
         client_ips=ClientIpResolver(parse_networks(settings.TRUSTED_PROXIES)),
     )
@@ -97,6 +99,7 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(sessions_router)
     app.include_router(account_router)
+    app.include_router(mfa_router)
     app.include_router(jwks_router)
     app.include_router(pages_router)
     return app

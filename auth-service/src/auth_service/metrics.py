@@ -4,7 +4,9 @@ from prometheus_client import Counter
 
 LOGINS = Counter(
     "auth_logins_total", "Login attempts by outcome",
-    ["outcome"],  # success | invalid_credentials | throttled | email_not_verified
+    # success | invalid_credentials | throttled | email_not_verified | mfa_required |
+    # mfa_success | invalid_mfa_code | mfa_throttled
+    ["outcome"],
 )
 REFRESHES = Counter(
     "auth_refreshes_total", "Refresh-token presentations by outcome",

@@ -9,6 +9,7 @@ from auth_service.config import Settings
 from auth_service.device_tokens import DeviceTokens
 from auth_service.keys import KeyStore, ensure_keys
 from auth_service.mail import MailTemplates, MailWorker, Outbox, OutboxKeys, SmtpSender
+from auth_service.mfa_tokens import MfaTokens
 from auth_service.redis_store import RedisStore
 from auth_service.refresh_tokens import RefreshTokenStore
 from auth_service.revocations import RevocationPublisher
@@ -20,10 +21,15 @@ from auth_service.use_cases import (
     AccountFlows,
     Login,
     Logout,
+    MfaLogin,
+    MfaManagement,
+    Reauthenticate,
     Refresh,
     Register,
+    SecondFactor,
     SessionAdmin,
     Sessions,
+    StepUp,
 )
 from auth_service.users_client import UsersClient
 from shared import JwtVerifier
@@ -46,6 +52,9 @@ class Resources:
     minter: TokenMinter
     outbox: Outbox  # the flows' mail: `await outbox.enqueue(to=..., template=..., context=...)`
     mail_worker: MailWorker  # drains the outbox; run by the lifespan (MAIL_WORKER_ENABLED)
+    mfa_tokens: MfaTokens = field(init=False)  # mfa_tokens of logins, the TOTP replay guard
+    step_up: StepUp = field(init=False)
+    second_factor: SecondFactor = field(init=False)
     register: Register = field(init=False)
     sessions: Sessions = field(init=False)
     account: AccountFlows = field(init=False)  # verification, reset, password/email change
@@ -53,21 +62,41 @@ class Resources:
     login: Login = field(init=False)
     refresh: Refresh = field(init=False)
     logout: Logout = field(init=False)
+    mfa_login: MfaLogin = field(init=False)  # /auth/login/mfa
+    reauthenticate: Reauthenticate = field(init=False)
+    mfa: MfaManagement = field(init=False)  # enrolment, disable, recovery codes, admin reset
 
     def __post_init__(self) -> None:
+        settings = self.settings
+        self.mfa_tokens = MfaTokens(self.redis, ttl_seconds=settings.MFA_TOKEN_TTL_SECONDS,
+                                    max_failures=settings.MFA_TOKEN_MAX_FAILURES)
+        self.step_up = StepUp(max_age_seconds=settings.STEP_UP_MAX_AGE_SECONDS)
+        self.second_factor = SecondFactor(users=self.users, tokens=self.mfa_tokens,
+                                          throttle=self.throttle)
         self.sessions = Sessions(store=self.session_store, publisher=self.revocations)
         self.account = AccountFlows.build(self.settings, store=self.redis, queue=self.outbox,
                                           users=self.users, hasher=self.hasher,
-                                          sessions=self.sessions)
+                                          sessions=self.sessions, step_up=self.step_up)
         self.register = Register(users=self.users, hasher=self.hasher,
                                  verification=self.account.verification)
-        self.session_admin = SessionAdmin(users=self.users)
+        self.session_admin = SessionAdmin(users=self.users, step_up=self.step_up)
         self.login = Login(throttle=self.throttle, users=self.users, hasher=self.hasher,
                            minter=self.minter, sessions=self.sessions,
+                           mfa_tokens=self.mfa_tokens,
                            require_verified_email=self.settings.REQUIRE_VERIFIED_EMAIL)
         self.refresh = Refresh(sessions=self.sessions, legacy=self.refresh_tokens,
                                users=self.users, minter=self.minter)
         self.logout = Logout(sessions=self.sessions, legacy=self.refresh_tokens)
+        self.mfa_login = MfaLogin(tokens=self.mfa_tokens, second_factor=self.second_factor,
+                                  users=self.users, minter=self.minter, sessions=self.sessions,
+                                  login=self.login)
+        self.reauthenticate = Reauthenticate(login=self.login, second_factor=self.second_factor,
+                                             users=self.users, minter=self.minter,
+                                             sessions=self.sessions)
+        self.mfa = MfaManagement(users=self.users, tokens=self.mfa_tokens,
+                                 second_factor=self.second_factor, step_up=self.step_up,
+                                 login=self.login, sessions=self.sessions,
+                                 admin=self.session_admin, issuer=settings.MFA_ISSUER)
 
     async def aclose(self) -> None:
         await self.users.aclose()

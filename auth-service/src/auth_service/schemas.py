@@ -76,6 +76,7 @@ class UserPublic(BaseModel):
     role: str
     is_active: bool
     email_verified: bool = False
+    mfa_enabled: bool = False
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -154,3 +155,58 @@ class Accepted(BaseModel):
 
     status: str = "accepted"
     detail: str
+
+
+MfaCode = Annotated[str, Field(min_length=1, max_length=64,
+                               description="a 6-digit TOTP code or a recovery code"),
+                    AfterValidator(reject_control_characters)]
+
+
+class MfaLoginRequest(_Body):
+    """The second step of a login with MFA."""
+
+    mfa_token: Annotated[str, Field(min_length=1, max_length=200,
+                                    description="from the login's 403 mfa_required")]
+    code: MfaCode
+
+
+class MfaCodeRequest(_Body):
+    """A code of the authenticator app (confirms an enrolment)."""
+
+    code: MfaCode
+
+
+class MfaDisableRequest(_Body):
+    """Both factors again, to turn MFA off."""
+
+    password: GivenPassword
+    code: MfaCode
+
+
+class ReauthenticateRequest(_Body):
+    """The factors again, for a fresh `auth_time` (step-up); `code` required with MFA on."""
+
+    password: GivenPassword
+    code: MfaCode | None = None
+
+
+class TotpEnrolmentResponse(BaseModel):
+    """A pending TOTP secret for the authenticator app; confirm it with a code."""
+
+    secret: str  # base32, no padding (for typing it in)
+    otpauth_uri: str  # otpauth://totp/... (for a link or a QR code)
+    qr_code: str  # the URI as a QR code, an SVG data URI
+
+
+class RecoveryCodes(BaseModel):
+    """Single-use recovery codes, shown this once (only their hashes are kept)."""
+
+    recovery_codes: list[str]
+
+
+class AccessTokenResponse(BaseModel):
+    """A fresh access token of the same session (no new refresh token)."""
+
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 (a scheme name, not a secret)
+    expires_in: int

@@ -10,7 +10,15 @@ from typing import Any
 
 import httpx
 
-from auth_service.errors import EmailTaken, UsersUnavailable
+from auth_service.errors import (
+    EmailTaken,
+    InvalidMfaCode,
+    MfaAlreadyEnabled,
+    MfaNotEnabled,
+    MfaNotPending,
+    UserNotFound,
+    UsersUnavailable,
+)
 from shared import current_request_id, get_logger, instrument_httpx_client
 
 _log = get_logger("users_client")
@@ -24,6 +32,23 @@ class Credentials:
     role: str
     is_active: bool
     email_verified: bool = False
+    mfa_enabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    """A confirmed TOTP enrolment: the step of the confirming code, the recovery codes."""
+
+    step: int
+    recovery_codes: list[str]
+
+
+# The user service's 409 codes of its MFA routes, as domain errors.
+_MFA_CONFLICTS: dict[str, type[Exception]] = {
+    "mfa_already_enabled": MfaAlreadyEnabled,
+    "mfa_not_pending": MfaNotPending,
+    "mfa_not_enabled": MfaNotEnabled,
+}
 
 
 class UsersClient:
@@ -124,6 +149,7 @@ class UsersClient:
                 password_hash=str(body["password_hash"]), role=str(body.get("role", "user")),
                 is_active=bool(body.get("is_active", False)),
                 email_verified=bool(body.get("email_verified", False)),
+                mfa_enabled=bool(body.get("mfa_enabled", False)),
             )
         except KeyError:
             _log.error("user_service_bad_body", path="/internal/credentials")
@@ -140,6 +166,68 @@ class UsersClient:
         response = await self._call("GET", f"/internal/users/{user_id}",
                                     expect=frozenset({200, 404}))
         return None if response.status_code == 404 else self._json(response)
+
+    async def _mfa_call(self, method: str, path: str, *, expect: frozenset[int],
+                        json: Any = None) -> httpx.Response:
+        """A call to an MFA route: 404 is UserNotFound, a 409 its conflict's error."""
+        response = await self._call(method, path, json=json,
+                                    expect=expect | {404, 409, 422})
+        if response.status_code in (404, 422):  # 422: not a user id at all
+            raise UserNotFound
+        if response.status_code == 409:
+            code = self._json(response).get("code")
+            error = _MFA_CONFLICTS.get(str(code))
+            if error is None:
+                _log.error("user_service_unexpected_conflict", path=path, code=code)
+                raise self._unavailable()
+            raise error
+        return response
+
+    async def start_totp(self, user_id: str) -> str:
+        """A new pending TOTP secret (base32); MfaAlreadyEnabled."""
+        response = await self._mfa_call("POST", f"/internal/users/{user_id}/mfa/totp",
+                                        expect=frozenset({201}))
+        return str(self._json(response)["secret"])
+
+    async def confirm_totp(self, user_id: str, code: str) -> Enrolled:
+        """MFA on, with a fresh set of recovery codes; InvalidMfaCode, MfaNotPending,
+        MfaAlreadyEnabled."""
+        response = await self._mfa_call("POST", f"/internal/users/{user_id}/mfa/totp/confirm",
+                                        json={"code": code}, expect=frozenset({200, 400}))
+        if response.status_code == 400:
+            raise InvalidMfaCode
+        body = self._json(response)
+        return Enrolled(step=int(body["step"]),
+                        recovery_codes=[str(c) for c in body["recovery_codes"]])
+
+    async def verify_totp(self, user_id: str, code: str) -> int | None:
+        """The TOTP step `code` matches, or None; MfaNotEnabled. Replays are the caller's
+        to refuse (auth_service.mfa_tokens)."""
+        response = await self._mfa_call("POST", f"/internal/users/{user_id}/mfa/verify",
+                                        json={"code": code}, expect=frozenset({200}))
+        body = self._json(response)
+        step = body.get("step")
+        return int(step) if body.get("valid") is True and step is not None else None
+
+    async def consume_recovery_code(self, user_id: str, code: str) -> bool:
+        """True when `code` was an unused recovery code of the user (now used)."""
+        response = await self._mfa_call(
+            "POST", f"/internal/users/{user_id}/mfa/recovery-codes/consume",
+            json={"code": code}, expect=frozenset({200}))
+        return self._json(response).get("valid") is True
+
+    async def new_recovery_codes(self, user_id: str) -> list[str]:
+        """A new set of recovery codes (the old set dies); MfaNotEnabled."""
+        response = await self._mfa_call("POST", f"/internal/users/{user_id}/mfa/recovery-codes",
+                                        expect=frozenset({200}))
+        return [str(c) for c in self._json(response)["recovery_codes"]]
+
+    async def disable_mfa(self, user_id: str) -> None:
+        """MFA off: secret and recovery codes gone (idempotent)."""
+        response = await self._call("DELETE", f"/internal/users/{user_id}/mfa",
+                                    expect=frozenset({204, 404, 422}))
+        if response.status_code != 204:
+            raise UserNotFound
 
     async def live(self) -> None:
         """Readiness: raises unless the user service answers /health/live."""

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Cookie, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from auth_service.config import Settings
 from auth_service.deps import ClientIp, CurrentPrincipal, ResourcesDep, UserAgent
 from auth_service.schemas import (
     Accepted,
@@ -17,6 +18,7 @@ from auth_service.schemas import (
     TokenResponse,
     UserPublic,
 )
+from auth_service.use_cases.login import SignIn
 from shared import ProblemError
 from shared.emails import normalise_email
 
@@ -94,12 +96,17 @@ async def login(request: Request, response: Response, resources: ResourcesDep,
                 client_ip: ClientIp, user_agent: UserAgent,
                 device_cookie: DeviceCookie = None) -> LoginResponse:
     """Exchange email and password for an access token, a refresh token and a device token
-    (a new session)."""
+    (a new session). With MFA on: 403 `mfa_required` with an `mfa_token` for
+    POST /auth/login/mfa instead."""
     body = await _login_body(request)
     email = normalise_email(body.email)
     signed_in = await resources.login(email, body.password, client_ip,
                                       (body.device_token, device_cookie), user_agent)
-    settings = resources.settings
+    return login_response(response, resources.settings, signed_in)
+
+
+def login_response(response: Response, settings: Settings, signed_in: SignIn) -> LoginResponse:
+    """The body of a completed sign-in, its device token also set as the cookie."""
     response.set_cookie(DEVICE_COOKIE, signed_in.device_token,
                         max_age=settings.DEVICE_TOKEN_TTL_SECONDS, path="/auth",
                         secure=settings.DEVICE_COOKIE_SECURE, httponly=True, samesite="strict")

@@ -29,6 +29,31 @@ def problem_for(exc: Exception) -> ProblemError:
         case errors.RefreshTokenReused():
             return ProblemError(401, "refresh_token_reused",
                                 "Refresh token was already used; the session has been revoked")
+        case errors.MfaRequired(mfa_token=token, expires_in=ttl):
+            return ProblemError(403, "mfa_required",
+                                "Enter the code of your authenticator app (or a recovery "
+                                "code) at POST /auth/login/mfa with this mfa_token",
+                                extra={"mfa_token": token, "expires_in": ttl})
+        case errors.InvalidMfaToken():
+            return ProblemError(401, "invalid_mfa_token",
+                                "This sign-in has expired or was already completed; sign in "
+                                "again")
+        case errors.InvalidMfaCode():
+            return ProblemError(401, "invalid_mfa_code", "The code is wrong or was already used")
+        case errors.MfaCodeRequired():
+            return ProblemError(400, "mfa_code_required",
+                                "This account has MFA on: send a code too")
+        case errors.MfaAlreadyEnabled():
+            return ProblemError(409, "mfa_already_enabled", "MFA is already on for this account")
+        case errors.MfaNotPending():
+            return ProblemError(409, "mfa_not_pending",
+                                "No enrolment is pending: POST /auth/mfa/totp first")
+        case errors.MfaNotEnabled():
+            return ProblemError(409, "mfa_not_enabled", "MFA is not on for this account")
+        case errors.StepUpRequired():
+            return ProblemError(403, "step_up_required",
+                                "Confirm it is you first: POST /auth/reauthenticate with your "
+                                "password and a code")
         case errors.EmailNotVerified():
             return ProblemError(403, "email_not_verified",
                                 "Confirm your email address first (the link in the mail we "
@@ -69,7 +94,7 @@ def problem_for(exc: Exception) -> ProblemError:
 async def _on_domain_error(_: Request, exc: Exception) -> Response:
     problem = problem_for(exc)
     return problem_response(problem.status, problem.code, problem.detail,
-                            headers=problem.headers)
+                            headers=problem.headers, extra=problem.extra)
 
 
 def install_domain_errors(app: FastAPI) -> None:

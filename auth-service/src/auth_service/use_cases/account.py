@@ -10,6 +10,7 @@ from auth_service.redis_store import RedisStore
 from auth_service.use_cases.account_mail import AccountMail, Lifetimes, MailQueue
 from auth_service.use_cases.email_change import EmailChange
 from auth_service.use_cases.passwords import PasswordChange, PasswordFingerprint, PasswordReset
+from auth_service.use_cases.second_factor import StepUp
 from auth_service.use_cases.sessions import Sessions
 from auth_service.use_cases.verification import EmailVerification
 from auth_service.users_client import UsersClient
@@ -26,7 +27,8 @@ class AccountFlows:
 
     @classmethod
     def build(cls, settings: Settings, *, store: RedisStore, queue: MailQueue,
-              users: UsersClient, hasher: PasswordHasher, sessions: Sessions) -> "AccountFlows":
+              users: UsersClient, hasher: PasswordHasher, sessions: Sessions,
+              step_up: StepUp) -> "AccountFlows":
         mail = AccountMail(
             queue=queue, tokens=AccountTokens(store),
             throttle=MailThrottle(store, secret=settings.THROTTLE_SECRET,
@@ -44,8 +46,8 @@ class AccountFlows:
                                          mail=mail,
                                          fingerprint=PasswordFingerprint(settings.THROTTLE_SECRET)),
             password_change=PasswordChange(users=users, hasher=hasher, sessions=sessions,
-                                           mail=mail),
-            email_change=EmailChange(users=users, hasher=hasher, mail=mail),
+                                           mail=mail, step_up=step_up),
+            email_change=EmailChange(users=users, hasher=hasher, mail=mail, step_up=step_up),
         )
 
     def use_queue(self, queue: MailQueue) -> None:

@@ -8,6 +8,7 @@ from auth_service.errors import (
     WrongPassword,
 )
 from auth_service.use_cases.account_mail import AccountMail
+from auth_service.use_cases.second_factor import StepUp
 from auth_service.users_client import UsersClient
 from shared import Principal
 from shared.emails import normalise_email
@@ -16,7 +17,8 @@ from shared.passwords import PasswordHasher
 
 class EmailChange:
     def __init__(self, *, users: UsersClient, hasher: PasswordHasher,
-                 mail: AccountMail) -> None:
+                 mail: AccountMail, step_up: StepUp) -> None:
+        self.step_up = step_up
         self.users = users
         self.hasher = hasher
         self.mail = mail
@@ -24,10 +26,12 @@ class EmailChange:
     async def request(self, principal: Principal, new_email: str,
                       current_password: str) -> None:
         """Mail a confirmation link to `new_email` (WrongPassword, EmailUnchanged). Whether
-        the address is free is only told at the confirmation (409), to its owner."""
+        the address is free is only told at the confirmation (409), to its owner.
+        StepUpRequired: MFA on, no recent second factor."""
         account = await self.users.credentials_by_id(principal.subject)
         if account is None or not account.is_active:
             raise InvalidCredentials
+        self.step_up.require(principal, mfa_enabled=account.mfa_enabled)
         if not (await self.hasher.verify(account.password_hash, current_password)).valid:
             raise WrongPassword
         new_email = normalise_email(new_email)

@@ -1,10 +1,19 @@
 """Login: throttling before any work, the same work for unknown and known accounts, a new
-session (refresh-token family) for the account."""
+session (refresh-token family) for the account. An account with MFA on gets no session
+here: a correct password is answered with an mfa_token (MfaRequired), and the sign-in
+goes on at /auth/login/mfa (auth_service.use_cases.mfa_login)."""
 
 from dataclasses import dataclass
 
-from auth_service.errors import AuthError, EmailNotVerified, InvalidCredentials, LoginThrottled
+from auth_service.errors import (
+    AuthError,
+    EmailNotVerified,
+    InvalidCredentials,
+    LoginThrottled,
+    MfaRequired,
+)
 from auth_service.metrics import LOGINS
+from auth_service.mfa_tokens import MfaTokens
 from auth_service.session_store import NewSession
 from auth_service.throttle import LoginThrottle
 from auth_service.token_pairs import TokenMinter
@@ -25,7 +34,7 @@ class SignIn:
 
 class Login:
     def __init__(self, *, throttle: LoginThrottle, users: UsersClient, hasher: PasswordHasher,
-                 minter: TokenMinter, sessions: Sessions,
+                 minter: TokenMinter, sessions: Sessions, mfa_tokens: MfaTokens,
                  require_verified_email: bool = False) -> None:
         self.require_verified_email = require_verified_email  # REQUIRE_VERIFIED_EMAIL
         self.throttle = throttle
@@ -33,12 +42,13 @@ class Login:
         self.hasher = hasher
         self.minter = minter
         self.sessions = sessions
+        self.mfa_tokens = mfa_tokens
 
     async def __call__(self, email: str, password: str, client_ip: str,
                        device_tokens: tuple[str | None, ...] = (),
                        user_agent: str = "") -> SignIn:
         """A token pair of a new session and the client's device token; InvalidCredentials,
-        LoginThrottled. `device_tokens`: what the client presented (body, cookie)."""
+        LoginThrottled, MfaRequired. `device_tokens`: what the client presented (body, cookie)."""
         account, device_token = await self.authenticate(email, password, client_ip,
                                                         device_tokens)
         if self.require_verified_email and not account.email_verified:
@@ -46,6 +56,8 @@ class Login:
             LOGINS.labels("email_not_verified").inc()
             raise EmailNotVerified
         amr = ["pwd"]
+        if account.mfa_enabled:
+            raise await self._mfa_required(account, email, amr, client_ip, device_token)
         session_id = new_session_id()
         pair = self.minter.mint(account.id, account.role, session_id, amr)
         await self.sessions.start(NewSession(account.id, session_id, pair.refresh_token,
@@ -79,6 +91,17 @@ class Login:
         if check.needs_rehash:
             await self._upgrade_hash(credentials, password)
         return credentials, device_token
+
+    async def _mfa_required(self, account: Credentials, email: str, amr: list[str],
+                            client_ip: str, device_token: str) -> MfaRequired:
+        # The device token is handed out only once the second factor is proved; the
+        # mfa_token remembers the device id so that sign-in renews the same device.
+        throttle_account = self.throttle.account_of(email)
+        token = await self.mfa_tokens.issue(
+            user_id=account.id, amr=amr, client_ip=client_ip, account=throttle_account,
+            device=self.throttle.devices.device_of(device_token, throttle_account))
+        LOGINS.labels("mfa_required").inc()
+        return MfaRequired(token, self.mfa_tokens.ttl_seconds)
 
     async def _upgrade_hash(self, credentials: Credentials, password: str) -> None:
         try:

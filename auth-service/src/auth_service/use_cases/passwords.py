@@ -14,6 +14,7 @@ from auth_service.errors import (
     WrongPassword,
 )
 from auth_service.use_cases.account_mail import AccountMail
+from auth_service.use_cases.second_factor import StepUp
 from auth_service.use_cases.sessions import Sessions
 from auth_service.users_client import UsersClient
 from shared import Principal
@@ -83,7 +84,8 @@ class PasswordReset:
 
 class PasswordChange:
     def __init__(self, *, users: UsersClient, hasher: PasswordHasher, sessions: Sessions,
-                 mail: AccountMail) -> None:
+                 mail: AccountMail, step_up: StepUp) -> None:
+        self.step_up = step_up
         self.users = users
         self.hasher = hasher
         self.sessions = sessions
@@ -91,10 +93,12 @@ class PasswordChange:
 
     async def __call__(self, principal: Principal, current_password: str, new_password: str,
                        *, sign_out_other_sessions: bool) -> None:
-        """WrongPassword, PasswordRejected; the caller's own session stays."""
+        """WrongPassword, PasswordRejected, StepUpRequired (MFA on, no recent second
+        factor); the caller's own session stays."""
         account = await self.users.credentials_by_id(principal.subject)
         if account is None or not account.is_active:
             raise InvalidCredentials
+        self.step_up.require(principal, mfa_enabled=account.mfa_enabled)
         check = await self.hasher.verify(account.password_hash, current_password)
         if not check.valid:
             raise WrongPassword

@@ -8,6 +8,7 @@ from auth_service.metrics import SESSIONS_ENDED
 from auth_service.revocations import RevocationPublisher
 from auth_service.session_store import NewSession, SessionInfo, SessionStore
 from auth_service.tokens import SESSION_ID_RE
+from auth_service.use_cases.second_factor import StepUp
 from auth_service.users_client import UsersClient
 from shared import Principal
 
@@ -54,15 +55,18 @@ class Sessions:
 class SessionAdmin:
     """Who may administer another user's sessions, and whose they are."""
 
-    def __init__(self, *, users: UsersClient) -> None:
+    def __init__(self, *, users: UsersClient, step_up: StepUp) -> None:
         self.users = users
+        self.step_up = step_up
 
     async def target(self, principal: Principal, user_id: str) -> str:
         """The user id to act on; NotAdmin unless the caller is an admin by the token AND
-        by the account now (a demotion takes effect at once), UserNotFound."""
+        by the account now (a demotion takes effect at once); StepUpRequired when the
+        admin's account has MFA and the token shows no recent second factor; UserNotFound."""
         caller = await self.users.get_user(principal.subject) if principal.is_admin else None
         if caller is None or caller.get("role") != "admin" or not caller.get("is_active"):
             raise NotAdmin
+        self.step_up.require(principal, mfa_enabled=bool(caller.get("mfa_enabled")))
         try:
             user_id = str(uuid.UUID(user_id))  # the user service's ids; anything else: none
         except ValueError:
