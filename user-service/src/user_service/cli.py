@@ -12,13 +12,15 @@ from shared.passwords import PasswordHasher, PasswordRejected, check_new_passwor
 from shared.server import serve as shared_serve
 from user_service import crud, db, migrations
 from user_service.config import Settings
+from user_service.mfa_rotation import ReencryptResult, reencrypt_all
 from user_service.models import User
 
 
 def serve(settings: Settings) -> None:
     from user_service.main import create_app  # the server's imports are not needed elsewhere
 
-    shared_serve(settings, create_app)
+    internal = [settings.INTERNAL_PORT] if settings.INTERNAL_PORT else []
+    shared_serve(settings, create_app, extra_ports=internal)
 
 
 async def wait_for_database(settings: Settings, attempts: int = 12) -> None:

@@ -1,10 +1,12 @@
 """How every service runs under uvicorn: one definition, so all three behave alike."""
 
 import contextlib
+import copy
 import functools
 import gc
 import resource
-from collections.abc import Callable, Iterator
+import socket
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import uvicorn
@@ -50,16 +52,28 @@ def service_config(settings: ServiceSettings, app: Any,
 
 def serve(settings: S, create_app: Callable[[S], Any],
           exempt_peer: Callable[[str], bool] = lambda peer: False,
-          **uvicorn_options: Any) -> None:
+          extra_ports: Sequence[int] = (), **uvicorn_options: Any) -> None:
     """Configure JSON logging, build the app, and serve it on uvloop + httptools
-    (`service_config`)."""
+    (`service_config`). `extra_ports`: more listeners on HOST for the same app, which tells
+    them apart by `scope["server"]` (the user service's INTERNAL_PORT)."""
     configure_logging(settings.SERVICE_NAME, settings.LOG_LEVEL)
     _raise_descriptor_limit(settings.MAX_CONNECTIONS)
     config = service_config(settings, create_app(settings), exempt_peer, **uvicorn_options)
     server = _ServiceServer(config)
-    server.run()
+    server.run(sockets=listening_sockets(config, extra_ports) if extra_ports else None)
     if not server.started:  # as uvicorn.run: a failed start-up (port taken, lifespan) exits 3
         raise SystemExit(STARTUP_FAILURE)
+
+
+def listening_sockets(config: uvicorn.Config, extra_ports: Sequence[int]) -> list[socket.socket]:
+    """The sockets of config's HOST:PORT and of HOST:each extra port, bound as uvicorn binds
+    its own (a port taken fails here, before the app starts)."""
+    sockets = []
+    for port in (config.port, *extra_ports):
+        one = copy.copy(config)
+        one.port = port
+        sockets.append(one.bind_socket())
+    return sockets
 
 
 def _raise_descriptor_limit(max_connections: int) -> None:

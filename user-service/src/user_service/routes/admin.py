@@ -3,16 +3,18 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from shared import ProblemError
 from user_service import crud
 from user_service.cursor import InvalidCursorError
 from user_service.deps import AdminUser, ResourcesDep, SessionDep, SettingsDep
+from user_service.listeners import public_listener_only
 from user_service.models import EmailPrefix, Role, UserPublic, UsersPublic, UserUpdate
 from user_service.routes.errors import email_taken, last_admin, problems, user_not_found
 
-router = APIRouter(prefix="/users", tags=["admin"])
+router = APIRouter(prefix="/users", tags=["admin"],
+                   dependencies=[Depends(public_listener_only)])
 
 
 @router.get("", response_model=UsersPublic, responses=problems(401, 403, 422))

@@ -1,6 +1,6 @@
 """The caller's own profile."""
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 
 from shared import ProblemError
 from user_service import crud, reads
@@ -12,11 +12,13 @@ from user_service.deps import (
     require_active,
     subject_id,
 )
+from user_service.listeners import public_listener_only
 from user_service.models import UserPublic, UserUpdateMe
 from user_service.routes.errors import last_admin, problems
 from user_service.routes.responses import validated_json
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"],
+                   dependencies=[Depends(public_listener_only)])
 
 
 @router.get("/me", response_model=UserPublic, responses=problems(401))
