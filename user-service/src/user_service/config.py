@@ -13,6 +13,10 @@ class Settings(ServiceSettings, JwtSettings, PasswordSettings, RedisSettings,
     SERVICE_NAME: str = "user-service"
     PORT: int = 8002
     METRICS_PORT: NonNegativeInt = 9102  # metrics listen port (private); 0 = none
+    # The internal API (/internal/*, the auth service's) on a listener of its own, so a
+    # network policy on ports can admit only the auth service to it; /internal then
+    # answers 404 on PORT and the public routes 404 here. 0: everything on PORT
+    INTERNAL_PORT: NonNegativeInt = 0
 
     # Async SQLAlchemy URL; the same URL drives migrations (psycopg 3 does sync and async).
     DATABASE_URL: str = "postgresql+psycopg://authstack:authstack@127.0.0.1:5432/authstack"
