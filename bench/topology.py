@@ -50,7 +50,7 @@ class Topology:
         self.workdir.chmod(0o711)  # the unprivileged postgres user must traverse it
         redis_ports = free_ports(6, with_bus=True)
         exclude = [*redis_ports, *(p + 10000 for p in redis_ports)]
-        pg, auth, user, gateway, *metrics = free_ports(7, exclude=exclude)
+        pg, auth, user, user_internal, gateway, *metrics = free_ports(8, exclude=exclude)
         # The built-in credential buckets (login 10 per 60 s per client IP) stay on: the
         # login storm walks BENCH_XFF (10,000) addresses in turn (one wrk thread), so an
         # address sends at most one login per run, and the bench measures the gateway as
@@ -60,6 +60,7 @@ class Topology:
                        "RATE_LIMIT_WINDOW_SECONDS": "60"}
         config = StackConfig(state_dir=self.workdir / "stack", redis_ports=redis_ports,
                              postgres_port=pg, auth_port=auth, user_port=user,
+                             user_internal_port=user_internal,
                              gateway_port=gateway, gateway_metrics_port=metrics[0],
                              auth_metrics_port=metrics[1], user_metrics_port=metrics[2],
                              autorestart=False, env={"gateway": gateway_env}, health_timeout=90)

@@ -26,7 +26,8 @@ def test_free_ports_leave_room_for_the_cluster_bus() -> None:
 
 
 @pytest.mark.parametrize(("role", "named"), [("postgres_port", "postgres"),
-                                             ("gateway_metrics_port", "gateway metrics")])
+                                             ("gateway_metrics_port", "gateway metrics"),
+                                             ("user_internal_port", "internal API")])
 def test_up_refuses_a_busy_port_and_starts_nothing(tmp_path: Path, role: str,
                                                    named: str) -> None:
     redis_ports = free_ports(6, with_bus=True)
@@ -34,9 +35,10 @@ def test_up_refuses_a_busy_port_and_starts_nothing(tmp_path: Path, role: str,
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         busy = squatter.getsockname()[1]
-        others = free_ports(7, exclude=[*redis_ports, busy])
-        ports = dict(zip(("postgres_port", "auth_port", "user_port", "gateway_port",
-                          "gateway_metrics_port", "auth_metrics_port", "user_metrics_port"),
+        others = free_ports(8, exclude=[*redis_ports, busy])
+        ports = dict(zip(("postgres_port", "auth_port", "user_port", "user_internal_port",
+                          "gateway_port", "gateway_metrics_port", "auth_metrics_port",
+                          "user_metrics_port"),
                          others, strict=True))
         ports[role] = busy
         config = StackConfig(state_dir=tmp_path / "state", redis_ports=redis_ports,

@@ -74,10 +74,11 @@ def test_failing_step_stops_everything_and_reports_the_log(tmp_path: Path) -> No
     state.chmod(0o711)
     redis_ports = free_ports(6, with_bus=True)
     # Free ports for everything: a `make up` stack (or anything on 3000) must not matter.
-    pg, auth, user, gateway, smtp = free_ports(5, exclude=redis_ports)
+    pg, auth, user, user_internal, gateway, smtp = free_ports(6, exclude=redis_ports)
     config = StackConfig(state_dir=state, redis_ports=redis_ports, autorestart=False,
                          bin_dir=bin_dir, postgres_port=pg, auth_port=auth, user_port=user,
-                         gateway_port=gateway, smtp_port=smtp)
+                         user_internal_port=user_internal, gateway_port=gateway,
+                         smtp_port=smtp)
     failing = Stack(config, echo=lambda _line: None)
     try:
         with pytest.raises(StackError, match="user-service migrate failed") as caught:

@@ -15,6 +15,7 @@ ENV_HELP = """environment:
   POSTGRES_PORT  default 5432
   AUTH_PORT      default 8001
   USER_PORT      default 8002
+  USER_INTERNAL_PORT default 8003 (the user service's internal API; 0: on USER_PORT)
   GATEWAY_PORT   default 3000
   SMTP_PORT      the capture SMTP server, default 2525 (mail lands in <state dir>/mail)
 

@@ -23,6 +23,9 @@ class StackConfig:
     postgres_port: int = 5432
     auth_port: int = 8001
     user_port: int = 8002
+    # The user service's internal API listener (its INTERNAL_PORT), which only the auth
+    # service calls; 0: the internal API on user_port with the public routes.
+    user_internal_port: int = 8003
     gateway_port: int = 3000
     # Each service's private metrics listener (METRICS_PORT), on 127.0.0.1 like the rest.
     gateway_metrics_port: int = 9100
@@ -41,8 +44,8 @@ class StackConfig:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> StackConfig:
         """STACK_DIR, REDIS_PORTS=6379-6384 (or a comma list), POSTGRES_PORT, AUTH_PORT,
-        USER_PORT, GATEWAY_PORT, GATEWAY_METRICS_PORT, AUTH_METRICS_PORT, USER_METRICS_PORT,
-        SMTP_PORT."""
+        USER_PORT, USER_INTERNAL_PORT (0: none), GATEWAY_PORT, GATEWAY_METRICS_PORT,
+        AUTH_METRICS_PORT, USER_METRICS_PORT, SMTP_PORT."""
         env = dict(os.environ if environ is None else environ)
         config = cls()
         if "STACK_DIR" in env:
@@ -50,13 +53,18 @@ class StackConfig:
         if "REDIS_PORTS" in env:
             config.redis_ports = parse_port_list(env["REDIS_PORTS"])
         for var, attr in (("POSTGRES_PORT", "postgres_port"), ("AUTH_PORT", "auth_port"),
-                          ("USER_PORT", "user_port"), ("GATEWAY_PORT", "gateway_port"),
+                          ("USER_PORT", "user_port"),
+                          ("GATEWAY_PORT", "gateway_port"),
                           ("GATEWAY_METRICS_PORT", "gateway_metrics_port"),
                           ("AUTH_METRICS_PORT", "auth_metrics_port"),
                           ("USER_METRICS_PORT", "user_metrics_port"),
                           ("SMTP_PORT", "smtp_port")):
             if var in env:
                 setattr(config, attr, _port(var, env[var]))
+        if env.get("USER_INTERNAL_PORT", "").strip() == "0":  # the internal API on USER_PORT
+            config.user_internal_port = 0
+        elif "USER_INTERNAL_PORT" in env:
+            config.user_internal_port = _port("USER_INTERNAL_PORT", env["USER_INTERNAL_PORT"])
         config.state_dir = config.state_dir.resolve()
         return config
 

@@ -73,10 +73,11 @@ class Stack:
         user = Service("user-service", "user-service", cfg.user_port, {
             "DATABASE_URL": self.postgres.url, "JWKS_URL": jwks,
             "INTERNAL_API_TOKEN": self.internal_token, "LOG_LEVEL": "info",
+            "INTERNAL_PORT": str(cfg.user_internal_port),
             **self.redis.service_env("user-service")},
             metrics_port=cfg.user_metrics_port)
         auth = Service("auth-service", "auth-service", cfg.auth_port, {
-            **self.redis.service_env("auth-service"), "USER_SERVICE_URL": user.url,
+            **self.redis.service_env("auth-service"), "USER_SERVICE_URL": self.user_internal_url,
             "INTERNAL_API_TOKEN": self.internal_token, "JWT_KEYS_DIR": str(self.keys_dir),
             "THROTTLE_SECRET": self.throttle_secret,
             "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(cfg.smtp_port), "SMTP_TLS": "none",
@@ -108,6 +109,12 @@ class Stack:
     def user_url(self) -> str:
         return self.services["user-service"].url
 
+    @property
+    def user_internal_url(self) -> str:
+        """Where the user service's internal API is (the auth service's USER_SERVICE_URL)."""
+        port = self.config.user_internal_port or self.config.user_port
+        return f"http://127.0.0.1:{port}"
+
     def metrics_url(self, name: str = "gateway") -> str:
         """The private metrics endpoint of service `name` (e.g. "gateway-<port>")."""
         return self.services[name].metrics_url
@@ -122,6 +129,8 @@ class Stack:
                    for p in self.config.redis_ports]
         wanted.append((self.config.postgres_port, "postgres"))
         wanted.append((self.config.smtp_port, "mail (capture SMTP server)"))
+        if self.config.user_internal_port:
+            wanted.append((self.config.user_internal_port, "user-service internal API"))
         wanted += [(s.port, s.name) for s in self.services.values()]
         wanted += [(s.metrics_port, f"{s.name} metrics") for s in self.services.values()
                    if s.metrics_port]

@@ -189,10 +189,11 @@ def start_stack(env: dict[str, dict[str, str]] | None = None,
     owns (faults, restarts, extra gateways), autorestart off, disposed of on exit."""
     workdir = _workdir(prefix)
     redis_ports = free_ports(6, with_bus=True)
-    pg, auth, user, gateway, smtp, *metrics = free_ports(
-        8, exclude=[*redis_ports, *(p + 10000 for p in redis_ports)])
+    pg, auth, user, user_internal, gateway, smtp, *metrics = free_ports(
+        9, exclude=[*redis_ports, *(p + 10000 for p in redis_ports)])
     config = StackConfig(state_dir=workdir, redis_ports=redis_ports, postgres_port=pg,
-                         auth_port=auth, user_port=user, gateway_port=gateway,
+                         auth_port=auth, user_port=user, user_internal_port=user_internal,
+                         gateway_port=gateway,
                          gateway_metrics_port=metrics[0], auth_metrics_port=metrics[1],
                          user_metrics_port=metrics[2], smtp_port=smtp,
                          autorestart=False, env=env or {})
