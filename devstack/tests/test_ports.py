@@ -27,7 +27,7 @@ def test_free_ports_leave_room_for_the_cluster_bus() -> None:
 
 @pytest.mark.parametrize(("role", "named"), [("postgres_port", "postgres"),
                                              ("gateway_metrics_port", "gateway metrics"),
-                                             ("user_internal_port", "internal API")])
+                                             ("user_internal_port", "user-service internal API")])
 def test_up_refuses_a_busy_port_and_starts_nothing(tmp_path: Path, role: str,
                                                    named: str) -> None:
     redis_ports = free_ports(6, with_bus=True)
