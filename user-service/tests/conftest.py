@@ -21,8 +21,11 @@ from shared.passwords import Argon2Params, PasswordHasher
 from user_service import migrations
 from user_service.config import Settings
 from user_service.main import create_app
+from user_service.mfa_crypto import KeyRing
 
 INTERNAL_TOKEN = "test-internal-token-0123456789"
+# One random MFA key per test session (the dev stack generates its own, devstack.stack).
+MFA_KEYS = KeyRing.new_key_entry("test-1")
 ISSUER, AUDIENCE, KID = "authstack", "authstack-api", "test-key-1"
 PASSWORD = "correct horse battery staple"
 
@@ -69,6 +72,7 @@ def settings(postgres: Any, redis_cluster: Any) -> Settings:
     """Against the session PostgreSQL and Redis Cluster (revocations: its own ACL user)."""
     return Settings(
         ENVIRONMENT="test", DATABASE_URL=postgres.url, INTERNAL_API_TOKEN=INTERNAL_TOKEN,
+        MFA_ENCRYPTION_KEYS=MFA_KEYS,
         **redis_cluster.service_env("user-service"),
         JWKS_URL="http://127.0.0.1:9/unused", JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE,
         DB_CONNECT_TIMEOUT=2, DB_POOL_TIMEOUT=2, PAGE_SIZE_DEFAULT=10, PAGE_SIZE_MAX=25,
@@ -119,7 +123,7 @@ async def clean_users(request: pytest.FixtureRequest) -> None:
     request.getfixturevalue("migrated")
     postgres = request.getfixturevalue("postgres")
     async with await psycopg.AsyncConnection.connect(postgres.dsn, autocommit=True) as conn:
-        await conn.execute("TRUNCATE users")
+        await conn.execute("TRUNCATE users CASCADE")  # and the MFA rows that reference them
 
 
 @pytest.fixture(scope="session")

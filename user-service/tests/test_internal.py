@@ -62,8 +62,9 @@ async def test_credentials_and_hash_update(
     assert creds.status_code == 200
     body = creds.json()
     assert set(body) == {"id", "email", "password_hash", "role", "is_active",
-                         "email_verified"}
+                         "email_verified", "mfa_enabled"}
     assert body["email_verified"] is False
+    assert body["mfa_enabled"] is False
     assert body["id"] == user.id
     assert body["password_hash"].startswith("$argon2id$")
 

@@ -22,8 +22,9 @@ async def test_read_me(client: httpx.AsyncClient, user, problem) -> None:
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"id", "email", "display_name", "role", "is_active",
-                         "email_verified", "created_at", "updated_at"}
+                         "email_verified", "mfa_enabled", "created_at", "updated_at"}
     assert body["email_verified"] is False
+    assert body["mfa_enabled"] is False
     assert body["id"] == user.id
     assert body["role"] == "user"
     assert body["is_active"] is True

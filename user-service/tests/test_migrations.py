@@ -29,7 +29,7 @@ async def test_upgrade_from_empty_and_downgrade_to_base(fresh_postgres) -> None:
     url, dsn = fresh_postgres.url, fresh_postgres.dsn
     assert "users" not in _tables(dsn)
     await asyncio.to_thread(migrations.upgrade, url)
-    assert {"users", "alembic_version"} <= _tables(dsn)
+    assert {"users", "user_totp_secrets", "user_recovery_codes", "alembic_version"} <= _tables(dsn)
     await asyncio.to_thread(migrations.upgrade, url)  # second run is a no-op
     with psycopg.connect(dsn) as conn:
         indexes = {row[0] for row in conn.execute(
@@ -40,7 +40,7 @@ async def test_upgrade_from_empty_and_downgrade_to_base(fresh_postgres) -> None:
             conn.execute("INSERT INTO users (id, email, password_hash, role) "
                          "VALUES (gen_random_uuid(), 'x@example.com', 'h', 'root')")
     await asyncio.to_thread(migrations.downgrade, url, "base")
-    assert "users" not in _tables(dsn)
+    assert _tables(dsn) <= {"alembic_version"}
     await asyncio.to_thread(migrations.upgrade, url)
     assert "users" in _tables(dsn)
 
@@ -56,10 +56,10 @@ async def test_models_match_migrations(fresh_postgres) -> None:
     assert diff == []
 
 
-def _columns(dsn: str) -> set[str]:
+def _columns(dsn: str, table: str = "users") -> set[str]:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute("SELECT column_name FROM information_schema.columns "
-                            "WHERE table_name = 'users'")
+                            "WHERE table_name = %s", (table,))
         return {row[0] for row in rows}
 
 
@@ -72,7 +72,7 @@ async def test_email_verified_at_upgrade_and_downgrade(fresh_postgres) -> None:
         conn.execute("INSERT INTO users (id, email, password_hash) "
                      "VALUES (gen_random_uuid(), 'old@example.com', 'h')")
     assert "email_verified_at" not in _columns(dsn)
-    await asyncio.to_thread(migrations.upgrade, url)
+    await asyncio.to_thread(migrations.upgrade, url, "0002")
     with psycopg.connect(dsn) as conn:
         rows = conn.execute("SELECT email, email_verified_at FROM users").fetchall()
         assert rows == [("old@example.com", None)]
@@ -84,3 +84,41 @@ async def test_email_verified_at_upgrade_and_downgrade(fresh_postgres) -> None:
         assert conn.execute("SELECT email FROM users").fetchall() == [("old@example.com",)]
     await asyncio.to_thread(migrations.upgrade, url)
     assert "email_verified_at" in _columns(dsn)
+
+
+async def test_mfa_upgrade_and_downgrade(fresh_postgres) -> None:
+    """0003 adds users.mfa_enabled_at (existing rows: MFA off) and the two MFA tables, whose
+    rows go with their user; its downgrade drops them and keeps the users."""
+    url, dsn = fresh_postgres.url, fresh_postgres.dsn
+    await asyncio.to_thread(migrations.upgrade, url, "0002")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO users (id, email, password_hash) "
+                     "VALUES (gen_random_uuid(), 'old@example.com', 'h')")
+    await asyncio.to_thread(migrations.upgrade, url, "0003")
+    assert {"user_totp_secrets", "user_recovery_codes"} <= _tables(dsn)
+    assert _columns(dsn, "user_totp_secrets") == {"user_id", "key_id", "nonce", "ciphertext",
+                                                  "created_at"}
+    assert _columns(dsn, "user_recovery_codes") == {"user_id", "code_hash", "used_at"}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT email, mfa_enabled_at FROM users").fetchall() == [
+            ("old@example.com", None)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
+        conn.execute("INSERT INTO user_totp_secrets (user_id, key_id, nonce, ciphertext) "
+                     "SELECT id, 'k', '\\x00', '\\x00' FROM users")
+        conn.execute("INSERT INTO user_recovery_codes (user_id, code_hash) "
+                     "SELECT id, '\\x01' FROM users")
+        # A secret or a code of no user cannot exist.
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute("INSERT INTO user_recovery_codes (user_id, code_hash) "
+                         "VALUES (gen_random_uuid(), '\\x02')")
+    await asyncio.to_thread(migrations.downgrade, url, "0002")
+    assert not {"user_totp_secrets", "user_recovery_codes"} & _tables(dsn)
+    assert "mfa_enabled_at" not in _columns(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT email FROM users").fetchall() == [("old@example.com",)]
+    await asyncio.to_thread(migrations.upgrade, url)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO user_totp_secrets (user_id, key_id, nonce, ciphertext) "
+                     "SELECT id, 'k', '\\x00', '\\x00' FROM users")
+        conn.execute("DELETE FROM users")  # deleting the user deletes its MFA rows
+        assert conn.execute("SELECT count(*) FROM user_totp_secrets").fetchone() == (0,)

@@ -1,4 +1,4 @@
-"""`user-service [serve] | migrate | downgrade REV | create-admin --email E`."""
+"""`user-service [serve] | migrate | downgrade REV | create-admin --email E | mfa-reencrypt`."""
 
 import argparse
 import asyncio
@@ -83,6 +83,18 @@ async def create_admin(
         await engine.dispose()
 
 
+async def mfa_reencrypt(settings: Settings) -> ReencryptResult:
+    """Re-seal every TOTP secret under the first key of MFA_ENCRYPTION_KEYS."""
+    keys = settings.mfa_key_ring()
+    if not keys.configured:
+        raise SystemExit("MFA_ENCRYPTION_KEYS (or MFA_ENCRYPTION_KEYS_FILE) is not set")
+    engine = db.create_engine(settings)
+    try:
+        return await reencrypt_all(db.create_sessionmaker(engine), keys=keys)
+    finally:
+        await engine.dispose()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="user-service", description=__doc__)
     sub = parser.add_subparsers(dest="command")
@@ -93,6 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     admin = sub.add_parser("create-admin", help="create the first admin (password from stdin)")
     admin.add_argument("--email", required=True)
     admin.add_argument("--display-name", default=None)
+    sub.add_parser("mfa-reencrypt",
+                   help="re-encrypt every TOTP secret under the first MFA_ENCRYPTION_KEYS key")
     return parser
 
 
@@ -117,6 +131,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.display_name is not None and not 0 < len(args.display_name.strip()) <= 100:
             raise SystemExit("display name must be 1-100 characters")
         print(asyncio.run(create_admin(settings, email, args.display_name, read_password)))
+    elif args.command == "mfa-reencrypt":
+        result = asyncio.run(mfa_reencrypt(settings))
+        print(f"re-encrypted {result.changed} TOTP secret(s) under key "
+              f"{settings.mfa_key_ring().primary_key_id}")
+        if result.unreadable:
+            # Keep the old key in the ring until these are dealt with (reset their MFA).
+            print(f"{result.unreadable} secret(s) could not be decrypted with any key; "
+                  "they are unchanged", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -1,9 +1,12 @@
 """User-service settings: one class, fields named like the environment variables."""
 
-from pydantic import NonNegativeInt
+from pathlib import Path
+
+from pydantic import NonNegativeInt, PositiveInt, SecretStr, model_validator
 
 from shared import JwtSettings, RedisSettings, RevocationSettings, ServiceSettings
 from shared.passwords import PasswordSettings
+from user_service.mfa_crypto import KeyRing
 
 
 class Settings(ServiceSettings, JwtSettings, PasswordSettings, RedisSettings,
@@ -38,6 +41,34 @@ class Settings(ServiceSettings, JwtSettings, PasswordSettings, RedisSettings,
 
     # How long a revocation append waits for a replica's acknowledgement (WAIT)
     REVOCATION_REPLICA_ACK_MS: int = 1000
+
+    # Keys sealing the TOTP secrets: `kid:base64(32 random bytes)`, comma-separated; the
+    # first encrypts, all decrypt (rotation: user-service/README.md). Empty: MFA answers 503
+    # (refused in production)
+    MFA_ENCRYPTION_KEYS: SecretStr = SecretStr("")
+    # A file holding the key ring instead (a mounted secret); not together with the above
+    MFA_ENCRYPTION_KEYS_FILE: Path | None = None
+    # An account with MFA on needs a second factor at most this old for admin changes
+    STEP_UP_MAX_AGE_SECONDS: PositiveInt = 600
+
+    @model_validator(mode="after")
+    def _one_valid_mfa_key_ring(self) -> "Settings":
+        if self.MFA_ENCRYPTION_KEYS_FILE is not None:
+            if self.MFA_ENCRYPTION_KEYS.get_secret_value():
+                raise ValueError("set MFA_ENCRYPTION_KEYS or MFA_ENCRYPTION_KEYS_FILE, not both")
+            if not self.MFA_ENCRYPTION_KEYS_FILE.is_file():
+                raise ValueError(
+                    f"MFA_ENCRYPTION_KEYS_FILE {self.MFA_ENCRYPTION_KEYS_FILE} is not a file")
+        # A malformed ring fails at start, not at the first enrolment.
+        if not self.mfa_key_ring().configured and self.ENVIRONMENT == "production":
+            raise ValueError("MFA_ENCRYPTION_KEYS (or _FILE) is required in production")
+        return self
+
+    def mfa_key_ring(self) -> KeyRing:
+        """The MFA encryption keys (read from MFA_ENCRYPTION_KEYS_FILE when that is set)."""
+        if self.MFA_ENCRYPTION_KEYS_FILE is not None:
+            return KeyRing.parse(self.MFA_ENCRYPTION_KEYS_FILE.read_text())
+        return KeyRing.parse(self.MFA_ENCRYPTION_KEYS.get_secret_value())
 
     def secret_fields(self) -> dict[str, str]:
         return {"INTERNAL_API_TOKEN": self.INTERNAL_API_TOKEN}

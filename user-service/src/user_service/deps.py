@@ -15,6 +15,7 @@ from shared import JwtVerifier, Principal, ProblemError
 from shared.passwords import PasswordHasher
 from shared.web import bearer_principal, unauthorized
 from user_service.config import Settings
+from user_service.mfa_crypto import KeyRing
 from user_service.models import User, UserPublic
 from user_service.revocations import RevocationPublisher
 
@@ -35,6 +36,7 @@ class Resources:
     verifier: JwtVerifier
     hasher: PasswordHasher
     revocations: RevocationPublisher  # admin disable, delete and role change
+    mfa_keys: KeyRing  # seals and opens the TOTP secrets (empty: MFA answers 503)
 
 
 # Dependencies are `async def` even when they do no I/O: FastAPI runs plain `def`

@@ -56,7 +56,9 @@ def create_app(settings: Settings | None = None, *, key_set: KeySet | None = Non
                                         replica_ack_ms=settings.REVOCATION_REPLICA_ACK_MS)
         app.state.resources = Resources(engine, db.reader(engine),
                                         db.create_sessionmaker(engine), verifier, hasher,
-                                        publisher)
+                                        publisher, settings.mfa_key_ring())
+        if not app.state.resources.mfa_keys.configured:
+            _log.warning("mfa_keys_missing", reason="MFA routes answer 503 mfa_unavailable")
         readiness.add("postgres", lambda: db.ping(engine))
         # Start serving at once; PostgreSQL, Redis and the JWKS may come up after us.
         background = [asyncio.create_task(db.warm_up(engine)),

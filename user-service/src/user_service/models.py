@@ -1,11 +1,22 @@
-"""The `users` table and the API shapes built on it (Base / Create / Update / table / Public)."""
+"""The `users` table, the MFA tables beside it, and the API shapes built on them
+(Base / Create / Update / table / Public)."""
 
 import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, StringConstraints
-from sqlalchemy import CheckConstraint, Column, DateTime, Index, String, func
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Uuid,
+    func,
+)
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig  # the typed form of model_config
 
@@ -58,6 +69,10 @@ class User(UserBase, table=True):
     # address (admin change) clears it, a confirmed email change sets it.
     email_verified_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    # When a confirmed TOTP enrolment turned MFA on; None: off (a pending enrolment has a
+    # user_totp_secrets row but no moment here). Set and cleared only by user_service.mfa.
+    mfa_enabled_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     created_at: datetime | None = Field(
         default=None,
         sa_column=Column(DateTime(timezone=True), server_default=func.now(), nullable=False),
@@ -71,6 +86,37 @@ class User(UserBase, table=True):
     @property
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
+
+    @property
+    def mfa_enabled(self) -> bool:
+        return self.mfa_enabled_at is not None
+
+
+# A user's TOTP secret, sealed by user_service.mfa_crypto (AES-256-GCM, the user id as
+# associated data); one per user, pending until users.mfa_enabled_at is set.
+class UserTotpSecret(SQLModel, table=True):
+    __tablename__ = "user_totp_secrets"
+
+    user_id: uuid.UUID = Field(sa_column=Column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True))
+    key_id: str = Field(sa_type=String(32))  # which ring key sealed it (rotation)
+    nonce: bytes = Field(sa_type=LargeBinary)
+    ciphertext: bytes = Field(sa_type=LargeBinary)
+    created_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), server_default=func.now(), nullable=False),
+    )
+
+
+# One single-use recovery code, stored as a SHA-256 (user_service.recovery_codes).
+class RecoveryCode(SQLModel, table=True):
+    __tablename__ = "user_recovery_codes"
+
+    user_id: uuid.UUID = Field(sa_column=Column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True))
+    code_hash: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    used_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 
 
 # Internal API: the auth service creates a user with an already computed hash.
@@ -109,6 +155,7 @@ class UserPublic(SQLModel):
     role: Role
     is_active: bool
     email_verified: bool
+    mfa_enabled: bool
     created_at: datetime
     updated_at: datetime
 
@@ -126,8 +173,8 @@ class CredentialsQuery(SQLModel):
     email: LookupEmail
 
 
-# Internal API: what the auth service needs to check a login (and, with
-# REQUIRE_VERIFIED_EMAIL, whether the address is confirmed).
+# Internal API: what the auth service needs to check a login (with REQUIRE_VERIFIED_EMAIL,
+# whether the address is confirmed; whether a second factor must follow the password).
 class Credentials(SQLModel):
     id: uuid.UUID
     email: str
@@ -135,6 +182,7 @@ class Credentials(SQLModel):
     role: Role
     is_active: bool
     email_verified: bool
+    mfa_enabled: bool
 
 
 # Internal API: mark the address confirmed, if it is still the account's address.
@@ -153,3 +201,37 @@ class EmailChange(SQLModel):
 class PasswordHashUpdate(SQLModel):
     model_config = _STRICT
     password_hash: PasswordHash
+
+
+# Internal API: a TOTP code or a recovery code, as the user typed it.
+class MfaCode(SQLModel):
+    model_config = _STRICT
+    code: Annotated[str, StringConstraints(max_length=64)]
+
+
+# Internal API: a started (pending) enrolment; the only time the secret leaves the service.
+class TotpEnrolment(SQLModel):
+    secret: str  # base32, no padding
+
+
+# Internal API: MFA is on; the recovery codes are shown once and stored only hashed.
+class TotpConfirmation(SQLModel):
+    step: int
+    recovery_codes: list[str]
+
+
+# Internal API: whether a TOTP code matches, and its step (the auth service refuses replays).
+class MfaVerification(SQLModel):
+    valid: bool
+    step: int | None
+
+
+# Internal API: whether a recovery code was accepted (and spent), and how many are left.
+class RecoveryCodeUse(SQLModel):
+    valid: bool
+    remaining: int
+
+
+# Internal API: a new set of recovery codes (the old set is gone).
+class RecoveryCodes(SQLModel):
+    recovery_codes: list[str]

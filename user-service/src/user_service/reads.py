@@ -15,9 +15,13 @@ from user_service.models import Credentials, User, UserPublic
 Shape = TypeVar("Shape", UserPublic, Credentials)
 
 
+# The API shows flags where the row keeps the moment.
+_FLAGS = {"email_verified": User.email_verified_at, "mfa_enabled": User.mfa_enabled_at}
+
+
 def _column(name: str) -> Any:
-    if name == "email_verified":  # the API shows a flag, the row keeps the moment
-        return col(User.email_verified_at).is_not(None).label(name)
+    if name in _FLAGS:
+        return col(_FLAGS[name]).is_not(None).label(name)
     return col(getattr(User, name))
 
 

@@ -28,3 +28,10 @@ def hashing_busy() -> ProblemError:
     # The auth service answers the same code for the same condition (its hasher's queue).
     return ProblemError(503, "hashing_busy", "Too many passwords are being checked; retry shortly",
                         headers={"Retry-After": "1"})
+
+
+def step_up_required() -> ProblemError:
+    # The auth service answers the same code for its own sensitive actions.
+    return ProblemError(403, "step_up_required",
+                        "This action needs a recent second factor: "
+                        "POST /auth/reauthenticate with your password and a code first")
