@@ -128,7 +128,9 @@ def test_configured_routes_merge_over_the_defaults(stack: Stack) -> None:
         "/auth/password/forgot": (5, 3600), "/auth/password/reset": (10, 3600),
         "/auth/verify-email": (10, 3600), "/auth/verify-email/request": (5, 3600),
         "/auth/verify-email/resend": (5, 3600), "/auth/email/change": (5, 3600),
-        "/auth/email/change/confirm": (10, 3600), "/auth/password/change": (10, 3600)}
+        "/auth/email/change/confirm": (10, 3600), "/auth/password/change": (10, 3600),
+        "/auth/reauthenticate": (10, 3600), "/auth/mfa/totp": (10, 3600),
+        "/auth/mfa/totp/confirm": (10, 3600)}
     merged = stack.settings(RATE_LIMIT_ROUTES=orjson.dumps({
         "/auth/login": "3/60", "/auth/register": "default", "/restart-probe": "5/3600"}).decode()
     ).route_policies

@@ -50,6 +50,8 @@ SESSION_ROUTES = {
         "/auth/admin/users/{user_id}/sessions",
     "/auth/admin/users/3f2b9a1c-0000-4000-8000-000000000001/sessions/AbC_-0123456789abcdefgh":
         "/auth/admin/users/{user_id}/sessions/{session_id}",
+    "/auth/admin/users/3f2b9a1c-0000-4000-8000-000000000001/mfa":
+        "/auth/admin/users/{user_id}/mfa",
 }
 
 
@@ -59,6 +61,9 @@ ACCOUNT_ROUTES = {
     "/auth/verify-email/request": True, "/auth/password/forgot": False,
     "/auth/password/reset": False, "/auth/password/change": True,
     "/auth/email/change": True, "/auth/email/change/confirm": False,
+    # MFA (issue 18)
+    "/auth/login/mfa": False, "/auth/mfa/totp": True, "/auth/mfa/totp/confirm": True,
+    "/auth/mfa/recovery-codes": True, "/auth/reauthenticate": True,
 }
 
 

@@ -32,14 +32,13 @@ class RoutePolicy:
 
 # Per-IP buckets for the credential endpoints, on unless RATE_LIMIT_DEFAULT_ROUTES=false
 # (the reasons for each number are in gateway/README.md, "Default credential policies").
-# Paths of the account lifecycle that are not routed yet are listed too: harmless until
-# then, and in force the day they are.
 DEFAULT_ROUTE_POLICIES = (
     "/auth/login=10/60,/auth/login/mfa=10/60,/auth/register=5/60,"
     "/auth/password/forgot=5/3600,/auth/password/reset=10/3600,"
     "/auth/verify-email/request=5/3600,/auth/verify-email/resend=5/3600,"
     "/auth/verify-email=10/3600,/auth/email/change=5/3600,/auth/email/change/confirm=10/3600,"
-    "/auth/password/change=10/3600"
+    "/auth/password/change=10/3600,/auth/reauthenticate=10/3600,/auth/mfa/totp=10/3600,"
+    "/auth/mfa/totp/confirm=10/3600"
 )
 # A RATE_LIMIT_ROUTES rule that switches a path back to the `default` bucket.
 USE_DEFAULT_BUCKET = "default"

@@ -112,6 +112,13 @@ class Router:
             "/auth/password/change": auth_bearer,
             "/auth/email/change": auth_bearer,
             "/auth/email/change/confirm": auth,
+            # MFA (issue 18): the login's second step carries an mfa_token, not a bearer;
+            # enrolment, its management and reauthentication are the signed-in owner's.
+            "/auth/login/mfa": auth,
+            "/auth/mfa/totp": auth_bearer,
+            "/auth/mfa/totp/confirm": auth_bearer,
+            "/auth/mfa/recovery-codes": auth_bearer,
+            "/auth/reauthenticate": auth_bearer,
             # Account pages (issue 17) and their assets: public; a page's script reads
             # a mailed token from the fragment and POSTs it, sending the bearer itself.
             "/account": auth,
@@ -127,6 +134,7 @@ class Router:
             _Template("/auth/sessions/{session_id}", auth_bearer),
             _Template("/auth/admin/users/{user_id}/sessions", auth_bearer),
             _Template("/auth/admin/users/{user_id}/sessions/{session_id}", auth_bearer),
+            _Template("/auth/admin/users/{user_id}/mfa", auth_bearer),
         ]
         self._users = Route(Target.USERS, protected=True)
 
