@@ -8,6 +8,8 @@
 # slots, and every master has a replica replicating from it. Non-zero with each node's
 # problems after REDIS_CLUSTER_WAIT_SECONDS.
 #   REDIS_CLUSTER_NODES=redis-1:6379,redis-2:6379,...   (six host:port)
+#   REDIS_CLUSTER_CREATE=no   converge only: never create (what each node runs at its own
+#                             start, node-entrypoint.sh; the job creates a fresh cluster)
 #   REDIS_ADMIN_PASSWORD=...   (the ACL user `admin`; redis-cli reads it from REDISCLI_AUTH,
 #                               so it is never on a command line)
 #
@@ -50,7 +52,10 @@ for a in $addrs; do
     [ "$(info_field "$a" cluster_known_nodes)" = 1 ] && [ "$(info_field "$a" cluster_slots_assigned)" = 0 ] \
         || fresh=no
 done
-if [ "$fresh" = yes ]; then
+if [ "$fresh" = yes ] && [ "${REDIS_CLUSTER_CREATE:-yes}" = no ]; then
+    log "no cluster formed yet: left to the creating job"
+    exit 0
+elif [ "$fresh" = yes ]; then
     log "creating the cluster"
     # shellcheck disable=SC2086
     rcli --cluster create $addrs --cluster-replicas 1 --cluster-yes

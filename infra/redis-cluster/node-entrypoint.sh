@@ -40,4 +40,13 @@ umask 077  # the config holds the replication password
     echo "masteruser replication"
     echo "masterauth $REDIS_REPLICATION_PASSWORD"
 } >"$conf"
+# With REDIS_CLUSTER_NODES (compose), every start of a node also converges the cluster in
+# the background: when all six containers start again with new addresses (a host reboot
+# with restart policies, `restart` of them all), nodes.conf still has the old ones, and no
+# job would be run to introduce them. The same script as the job, never creating; it waits
+# for the peers (and this node, started just below), re-introduces what moved, and exits.
+# It becomes a child of redis-server, so it ends with the container.
+if [ -n "${REDIS_CLUSTER_NODES:-}" ]; then
+    REDIS_CLUSTER_CREATE=no redis-cluster-create &
+fi
 exec redis-server "$conf" "$@"

@@ -9,7 +9,9 @@ test sets `/restart-probe=5/3600` through GATEWAY_RATE_LIMIT_ROUTES, so the wind
 any restart); `check` asserts that the old refresh token still refreshes (Redis AOF volumes,
 the cluster re-formed by its job at the containers' new addresses), the old access token
 still reads the profile (signing keys), the user still logs in (PostgreSQL volume), and that
-the exhausted IP is still limited (rate-limit state in Redis).
+the exhausted IP is still limited (rate-limit state in Redis). `check` keeps the refreshed
+pair in STATE_FILE, so it can run again after a further restart (the phase that restarts
+only the six Redis containers).
 Both run inside the gateway container's network namespace, like the e2e tests (per-client
 source addresses in 127.0.0.0/8). Exit status 0 when everything held."""
 
@@ -94,6 +96,8 @@ def check(url: str, state_file: Path) -> int:
         results["login"] = (login.status_code, 200)
     with _client(url, LIMITED_IP) as client:
         results["exhausted IP still limited"] = (client.get(PROBE_PATH).status_code, 429)
+    if refreshed.status_code == 200:  # the old pair is spent: a later check uses the new one
+        state_file.write_text(json.dumps({**state, "tokens": refreshed.json()}))
     failed = {what: got for what, (got, want) in results.items() if got != want}
     summary = ", ".join(f"{what} -> {got}" for what, (got, _) in results.items())
     print(f"compose restart: gateway back on Redis after {waited:.1f}s; {summary}")
