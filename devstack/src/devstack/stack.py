@@ -15,7 +15,7 @@ from devstack import mailcapture, redis_topology
 from devstack import ports as portcheck
 from devstack.binaries import MissingBinaryError
 from devstack.config import StackConfig
-from devstack.credentials import read_or_create_secret
+from devstack.credentials import mfa_key_ring_entry, read_or_create_secret
 from devstack.postgres import PROGRAM as POSTGRES_PROGRAM
 from devstack.postgres import Postgres
 from devstack.processes import DEAD_STATES, ProcessError, Supervisor
@@ -61,6 +61,9 @@ class Stack:
         # Signs device tokens: kept across restarts, so signed-in devices stay known.
         self.throttle_secret = read_or_create_secret(
             state / "data" / "secrets" / "throttle_secret")
+        # Seals the user service's TOTP secrets: kept, or enrolled accounts could not sign in.
+        self.mfa_keys = read_or_create_secret(state / "data" / "secrets" / "mfa_keys",
+                                              mfa_key_ring_entry)
         self.keys_dir = state / "data" / "keys"
         self.mail_dir = state / "mail"  # the capture SMTP server's Maildir (new/*.eml)
         self.services = self._define_services()
@@ -74,6 +77,7 @@ class Stack:
             "DATABASE_URL": self.postgres.url, "JWKS_URL": jwks,
             "INTERNAL_API_TOKEN": self.internal_token, "LOG_LEVEL": "info",
             "INTERNAL_PORT": str(cfg.user_internal_port),
+            "MFA_ENCRYPTION_KEYS": self.mfa_keys,
             **self.redis.service_env("user-service")},
             metrics_port=cfg.user_metrics_port)
         auth = Service("auth-service", "auth-service", cfg.auth_port, {

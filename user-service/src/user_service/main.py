@@ -37,6 +37,10 @@ async def _feed_current(feed: RevocationFeed) -> None:
 def create_app(settings: Settings | None = None, *, key_set: KeySet | None = None) -> FastAPI:
     """The ASGI app. `key_set` replaces the remote JWKS (tests sign their own tokens)."""
     settings = settings or Settings()
+    if settings.ENVIRONMENT == "production" and not settings.mfa_key_ring().configured:
+        # Accounts with MFA could not sign in: fail at start, not at their first login.
+        raise SystemExit("MFA_ENCRYPTION_KEYS (or MFA_ENCRYPTION_KEYS_FILE) must be set "
+                         "in production")
     readiness = Readiness(timeout=2.0)
 
     @contextlib.asynccontextmanager
