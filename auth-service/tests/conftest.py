@@ -2,7 +2,9 @@
 PostgreSQL, the devstack Redis Cluster, and auth apps built from per-test settings."""
 
 import asyncio
+import base64
 import contextlib
+import os
 import random
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +26,8 @@ from user_service.main import create_app as create_user_app
 
 INTERNAL_TOKEN = "test-internal-token-0123456789"
 PASSWORD = "a perfectly fine passphrase"
+# The user service's MFA key ring (`kid:base64(32 bytes)`), one random key per test session.
+MFA_KEYS = "auth-tests:" + base64.b64encode(os.urandom(32)).decode()
 FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST_KIB": 1024, "ARGON2_PARALLELISM": 1}
 
 
@@ -32,6 +36,7 @@ async def user_app(postgres: Any) -> AsyncIterator[FastAPI]:
     """The real user service, migrated, lifespan running."""
     settings = UserSettings(
         ENVIRONMENT="test", DATABASE_URL=postgres.url, INTERNAL_API_TOKEN=INTERNAL_TOKEN,
+        MFA_ENCRYPTION_KEYS=MFA_KEYS,
         JWKS_URL="http://127.0.0.1:9/unused", DB_CONNECT_TIMEOUT=2, DB_POOL_TIMEOUT=2,
         METRICS_PORT=0,  # apps under test open no metrics listener on a fixed port
     )
