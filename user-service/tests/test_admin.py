@@ -1,9 +1,12 @@
 """Admin routes: role checks, keyset pagination, filters, total, get/patch/delete."""
 
 import asyncio
+import time
 import uuid
 
 import httpx
+
+from shared import totp
 
 ADMIN_ROUTES = [
     ("GET", "/users", None),
@@ -174,3 +177,51 @@ async def test_two_admins_demoting_each_other_at_once_leave_one(
     survivor = other if first.status_code == 409 else admin  # who is still an admin
     page = await client.get("/users", params={"role": "admin"}, headers=survivor.auth)
     assert page.json()["total"] == 1
+
+
+async def _enable_mfa(client: httpx.AsyncClient, internal: dict[str, str], user_id: str) -> None:
+    started = await client.post(f"/internal/users/{user_id}/mfa/totp", headers=internal)
+    code = totp.totp_code(started.json()["secret"])
+    confirmed = await client.post(f"/internal/users/{user_id}/mfa/totp/confirm",
+                                  json={"code": code}, headers=internal)
+    assert confirmed.status_code == 200, confirmed.text
+
+
+async def test_an_admin_with_mfa_needs_a_recent_second_factor_to_change_users(
+        client: httpx.AsyncClient, internal, signer, admin, make_user, problem) -> None:
+    target = await make_user()
+    await _enable_mfa(client, internal, admin.id)
+    now = int(time.time())
+
+    def bearer(**claims: object) -> dict[str, str]:
+        return {"Authorization": f"Bearer {signer.token(admin.id, ['admin'], **claims)}"}
+
+    password_only = bearer(amr=["pwd"], auth_time=now)
+    stale = bearer(amr=["pwd", "otp"], auth_time=now - 601)
+    for headers in (admin.auth, password_only, stale):  # no amr (older token), pwd, too old
+        problem(await client.patch(f"/users/{target.id}", json={"display_name": "x"},
+                                   headers=headers), 403, "step_up_required")
+        problem(await client.delete(f"/users/{target.id}", headers=headers),
+                403, "step_up_required")
+    # Reading needs no step-up.
+    assert (await client.get(f"/users/{target.id}", headers=password_only)).status_code == 200
+    assert (await client.get("/users", headers=password_only)).status_code == 200
+
+    totp_login = bearer(amr=["pwd", "otp"], auth_time=now - 30)
+    patched = await client.patch(f"/users/{target.id}", json={"display_name": "Stepped"},
+                                 headers=totp_login)
+    assert patched.status_code == 200, patched.text
+    recovery_login = bearer(amr=["pwd", "mfa"], auth_time=now)
+    assert (await client.delete(f"/users/{target.id}",
+                                headers=recovery_login)).status_code == 204
+
+
+async def test_an_admin_without_mfa_needs_no_step_up(
+        client: httpx.AsyncClient, internal, admin, make_user) -> None:
+    target = await make_user()
+    # MFA on for the *target* does not matter; only the acting admin's account counts.
+    await _enable_mfa(client, internal, target.id)
+    patched = await client.patch(f"/users/{target.id}", json={"display_name": "x"},
+                                 headers=admin.auth)
+    assert patched.status_code == 200
+    assert patched.json()["mfa_enabled"] is True

@@ -18,6 +18,7 @@ from user_service.config import Settings
 from user_service.mfa_crypto import KeyRing
 from user_service.models import User, UserPublic
 from user_service.revocations import RevocationPublisher
+from user_service.routes.errors import step_up_required
 
 UserT = TypeVar("UserT", User, UserPublic)
 
@@ -102,6 +103,20 @@ async def get_admin_user(principal: PrincipalDep, user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin_user)]
+
+
+async def get_stepped_up_admin(principal: PrincipalDep, admin: AdminUser,
+                               settings: SettingsDep) -> User:
+    """An admin allowed to change users: one whose account has MFA on must have proved a
+    second factor within STEP_UP_MAX_AGE_SECONDS (the token's `amr` and `auth_time`; the
+    row says whether MFA is on, the token has no such claim)."""
+    if admin.mfa_enabled and not principal.has_recent_second_factor(
+            settings.STEP_UP_MAX_AGE_SECONDS):
+        raise step_up_required()
+    return admin
+
+
+SteppedUpAdmin = Annotated[User, Depends(get_stepped_up_admin)]
 
 
 async def require_internal_token(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from shared import ProblemError
 from user_service import crud
 from user_service.cursor import InvalidCursorError
-from user_service.deps import AdminUser, ResourcesDep, SessionDep, SettingsDep
+from user_service.deps import AdminUser, ResourcesDep, SessionDep, SettingsDep, SteppedUpAdmin
 from user_service.listeners import public_listener_only
 from user_service.models import EmailPrefix, Role, UserPublic, UsersPublic, UserUpdate
 from user_service.routes.errors import email_taken, last_admin, problems, user_not_found
@@ -53,12 +53,13 @@ async def read_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep) -> Us
 @router.patch("/{user_id}", response_model=UserPublic,
               responses=problems(401, 403, 404, 409, 422))
 async def update_user(
-    user_id: uuid.UUID, body: UserUpdate, _: AdminUser, session: SessionDep,
+    user_id: uuid.UUID, body: UserUpdate, _: SteppedUpAdmin, session: SessionDep,
     resources: ResourcesDep,
 ) -> UserPublic:
     """Change a user's role, active flag, display name or email (a new email is
     unverified until its owner confirms it); a role change or a disable revokes the
-    user's access tokens (every gateway refuses them within about a second)."""
+    user's access tokens (every gateway refuses them within about a second). An admin
+    with MFA needs a recent second factor (403 `step_up_required`)."""
     user = await crud.get_user(session, user_id=user_id)
     if user is None:
         raise user_not_found()
@@ -86,11 +87,12 @@ async def update_user(
 
 @router.delete("/{user_id}", status_code=204, response_class=Response,
                responses=problems(401, 403, 404, 409, 422))
-async def delete_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep,
+async def delete_user(user_id: uuid.UUID, _: SteppedUpAdmin, session: SessionDep,
                       resources: ResourcesDep) -> Response:
-    """Delete a user for good (not the last active admin: 409); their access tokens are
-    revoked. A repeated DELETE (after a 503 said the revocation was not published) finds
-    no row, publishes again and answers 404: otherwise the old tokens would live on."""
+    """Delete a user for good (not the last active admin: 409; an admin with MFA needs a
+    recent second factor: 403 `step_up_required`); their access tokens are revoked. A
+    repeated DELETE (after a 503 said the revocation was not published) finds no row,
+    publishes again and answers 404: otherwise the old tokens would live on."""
     user = await crud.get_user(session, user_id=user_id)
     if user is None:
         await _revoke(resources, str(user_id), reason="deleted")
