@@ -70,3 +70,9 @@ class Settings(ServiceSettings, JwtSettings, PasswordSettings, RedisSettings,
 
     def secret_fields(self) -> dict[str, str]:
         return {"INTERNAL_API_TOKEN": self.INTERNAL_API_TOKEN}
+
+    @model_validator(mode="after")
+    def _internal_port_of_its_own(self) -> "Settings":
+        if self.INTERNAL_PORT and self.INTERNAL_PORT in (self.PORT, self.METRICS_PORT):
+            raise ValueError("INTERNAL_PORT must differ from PORT and METRICS_PORT")
+        return self

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Response
 from shared import ProblemError, get_logger
 from user_service import crud, mfa, reads
 from user_service.deps import ResourcesDep, SessionDep, require_internal_token
+from user_service.listeners import internal_listener_only
 from user_service.mfa_crypto import KeyRing, UnreadableSecret
 from user_service.models import (
     Credentials,
@@ -38,7 +39,8 @@ router = APIRouter(
     prefix="/internal",
     tags=["internal"],
     include_in_schema=False,
-    dependencies=[Depends(require_internal_token)],
+    # The listener first: on the public port this API does not exist, credential or not.
+    dependencies=[Depends(internal_listener_only), Depends(require_internal_token)],
 )
 
 
