@@ -32,6 +32,8 @@ resolves() { getent hosts "${1%:*}" >/dev/null; }
 answers() { [ "$(cli "$1" ping 2>/dev/null)" = PONG ]; }
 joined() { [ "$(info_field "$1" cluster_known_nodes)" -gt 1 ] 2>/dev/null; }
 replicating() { cli "$1" info replication | grep -q '^master_link_status:up'; }
+agreed() { rcli --cluster check "$seed" >/dev/null 2>&1; }
+seed_knows() { cli "$seed" cluster nodes | grep -q "^$1 "; }
 
 # Addresses, as the other scripts use them: redis-cli --cluster speaks IPs.
 seed="" new=""
@@ -47,10 +49,32 @@ for node in $(echo "${REDIS_CLUSTER_NODES:?}" | tr ',' ' '); do
     fi
 done
 [ -n "$seed" ] || { log "no node is in a cluster yet: run redis-cluster-init first"; exit 1; }
+# A master that joined without its replica (a job that died half-way) gets the next new
+# node as its replica first: "id ip:port" of every empty master no replica follows.
+orphans=$(cli "$seed" cluster nodes | awk '
+    { addr = $2; sub(/@.*/, "", addr) }
+    $3 ~ /master/ && NF == 8 { empty[$1] = addr }
+    $3 ~ /slave/ { followed[$4] = 1 }
+    END { for (id in empty) if (!(id in followed)) print id, empty[id] }')
+
 # shellcheck disable=SC2086
 set -- $new
+add_replica() {  # add_replica node master-id
+    log "adding replica $1 of $2"
+    await "$seed to know master $2" seed_knows "$2"
+    rcli --cluster add-node "$1" "$seed" --cluster-slave --cluster-master-id "$2"
+    await "$1 to replicate" replicating "$1"
+}
+while read -r id addr; do
+    [ -n "$id" ] || continue
+    [ $# -gt 0 ] || { log "master $addr has no replica and no new node is left for it"; exit 1; }
+    add_replica "$1" "$id"
+    shift
+done <<ORPHANS
+$orphans
+ORPHANS
 [ $(( $# % 2 )) = 0 ] || { log "$# new nodes: add them in pairs (master + replica)"; exit 1; }
-[ $# -gt 0 ] || log "no new nodes"
+[ $# -gt 0 ] || [ -n "$orphans" ] || log "no new nodes"
 
 while [ $# -gt 0 ]; do
     master=$1 replica=$2
@@ -59,12 +83,12 @@ while [ $# -gt 0 ]; do
     rcli --cluster add-node "$master" "$seed"
     master_id=$(cli "$master" cluster myid)
     await "$master to know the cluster" joined "$master"
-    log "adding replica $replica of $master_id"
-    rcli --cluster add-node "$replica" "$seed" --cluster-slave --cluster-master-id "$master_id"
-    await "$replica to replicate" replicating "$replica"
+    add_replica "$replica" "$master_id"
 done
 
 # Slots onto the empty masters; never --cluster-replace (it overwrites on BUSYKEY).
 rcli --cluster rebalance "$seed" --cluster-use-empty-masters --cluster-pipeline 100
+# Gossip needs a moment before every node has every moved slot at its new owner.
+await "every node to agree on the slots" agreed
 rcli --cluster check "$seed"
 log "done"
