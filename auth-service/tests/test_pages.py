@@ -11,7 +11,7 @@ from auth_service.pages import PAGE_PATHS, STATIC_PATHS
 from .conftest import AuthApp
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+       "img-src data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 ASSET_URL = re.compile(r'(?:src|href)="(/account/static/[a-z]+\.(?:js|css))\?v=([0-9a-f]{16})"')
 
 

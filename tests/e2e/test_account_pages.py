@@ -25,12 +25,13 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from devstack.mailcapture import captured
 from devstack.testkit.addresses import next_client_address
+from shared.totp import totp_code
 
 HANG_GUARD = 60  # seconds for a page or a mail to show up; the verdict is what it shows
 PASSWORD = "correct horse battery staple 42"
 NEW_PASSWORD = "a brand new passphrase for this account 7"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+       "img-src data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 PAGES = ("/account", "/account/verify", "/account/reset", "/account/email")
 
 
@@ -324,3 +325,66 @@ def test_account_page_changes_the_password(browser: webdriver.Chrome, browser_ga
     assert api.post("/auth/refresh", json={"refresh_token": other["refresh_token"]}
                     ).status_code == 401
     _login(api, email, NEW_PASSWORD)
+
+
+# -- MFA: enrol from the page, step-up, sign in with a recovery code -------------------
+
+def _recovery_codes(browser: webdriver.Chrome) -> list[str]:
+    return [item.text for item in
+            browser.find_elements(By.CSS_SELECTOR, "#mfa-recovery-codes li")]
+
+
+def test_account_page_enrols_mfa_and_signs_in_with_a_second_factor(
+        browser: webdriver.Chrome, browser_gateway: str, api: httpx.Client) -> None:
+    email = _register(api, "mfa")
+    _sign_in(browser, browser_gateway, email)
+    _wait(browser, lambda driver: driver.find_element(By.ID, "mfa-status").text == "off")
+
+    _visible(browser, "mfa-start").click()
+    _wait(browser, lambda driver: driver.find_element(By.ID, "mfa-secret").text)
+    secret = browser.find_element(By.ID, "mfa-secret").text
+    qr = browser.find_element(By.ID, "mfa-qr")
+    assert str(qr.get_attribute("src")).startswith("data:image/svg+xml")
+    # The image really rendered (the CSP admits it): a QR code has a size.
+    assert browser.execute_script("return arguments[0].naturalWidth", qr) > 0
+    browser.find_element(By.ID, "mfa-enrol-code").send_keys(totp_code(secret))
+    browser.find_element(By.ID, "mfa-confirm").click()
+    _wait(browser, lambda driver: len(_recovery_codes(driver)) == 10)
+    first_codes = _recovery_codes(browser)
+    assert browser.find_element(By.ID, "mfa-status").text == "on"
+    _no_token_in_history(browser)
+
+    # This sign-in proved a password only: new recovery codes ask for a step-up first. The
+    # next step's code (inside the accepted window): the enrolment's step is spent.
+    browser.find_element(By.ID, "mfa-regenerate").click()
+    _visible(browser, "reauth-form")
+    browser.find_element(By.ID, "reauth-password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "reauth-code").send_keys(totp_code(secret, step_offset=1))
+    browser.find_element(By.ID, "reauth").click()
+    _wait(browser, lambda driver: "old ones no longer work" in _message(driver))
+    new_codes = _recovery_codes(browser)
+    assert len(new_codes) == 10
+    assert not set(new_codes) & set(first_codes)
+    assert not browser.find_element(By.ID, "reauth-form").is_displayed()
+
+    # The API agrees: a password alone is not enough, an old code is dead.
+    password_step = api.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert password_step.status_code == 403, password_step.text
+    assert password_step.json()["code"] == "mfa_required"
+    old = api.post("/auth/login/mfa", json={"mfa_token": password_step.json()["mfa_token"],
+                                            "code": first_codes[0]})
+    assert old.status_code == 401, old.text
+
+    # Signing in on the page: password, then a recovery code of the new set.
+    browser.find_element(By.ID, "sign-out").click()
+    _visible(browser, "login-form")
+    browser.find_element(By.ID, "login-email").clear()
+    browser.find_element(By.ID, "login-email").send_keys(email)
+    browser.find_element(By.ID, "login-password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login").click()
+    _visible(browser, "mfa-login-form").find_element(By.ID, "mfa-login-code").send_keys(
+        new_codes[0])
+    browser.find_element(By.ID, "mfa-login").click()
+    _visible(browser, "signed-in")
+    _wait(browser, lambda driver: driver.find_element(By.ID, "mfa-status").text == "on")
+    _no_token_in_history(browser)

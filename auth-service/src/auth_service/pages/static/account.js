@@ -29,6 +29,16 @@ async function problemText(response) {
   return "The request failed (HTTP " + response.status + ").";
 }
 
+// The problem's machine-readable `code` (e.g. mfa_required), without consuming the body.
+async function problemCode(response) {
+  try {
+    const problem = await response.clone().json();
+    return problem && problem.code ? problem.code : "";
+  } catch (error) {
+    return "";
+  }
+}
+
 async function call(method, path, body, accessToken) {
   const headers = body === undefined ? {"Accept": "application/json"} : {...JSON_HEADERS};
   if (accessToken) {
@@ -102,7 +112,7 @@ function resetBody(token) {
 }
 
 // The account page: signed-in state lives in this object only.
-const session = {access: null, refresh: null};
+const session = {access: null, refresh: null, mfaToken: null};
 
 async function authed(method, path, body) {
   let response = await call(method, path, body, session.access);
@@ -124,10 +134,69 @@ function keepTokens(pair) {
   session.refresh = pair.refresh_token;
 }
 
+// A sensitive action (MFA on) answered 403 step_up_required: ask for the password and a
+// code, take the fresh access token /auth/reauthenticate gives, and try once more.
+let stepUpWaiter = null;
+
+async function sensitive(method, path, body) {
+  const response = await authed(method, path, body);
+  if (response.status !== 403 || await problemCode(response) !== "step_up_required") {
+    return response;
+  }
+  const form = $("reauth-form");
+  form.hidden = false;
+  say("Confirm it is you to go on.", "info");
+  $("reauth-password").focus();
+  const confirmed = await new Promise((resolve) => { stepUpWaiter = resolve; });
+  form.hidden = true;
+  form.reset();
+  if (!confirmed) {
+    return response;
+  }
+  return authed(method, path, body);
+}
+
+function stepUpForm() {
+  const form = $("reauth-form");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    busy(form, true);
+    try {
+      const response = await authed("POST", "/auth/reauthenticate",
+                                    {password: $("reauth-password").value,
+                                     code: $("reauth-code").value.trim()});
+      if (response.ok) {
+        session.access = (await response.json()).access_token;
+        const resolve = stepUpWaiter;
+        stepUpWaiter = null;
+        if (resolve) {
+          resolve(true);
+        }
+      } else if (response.status !== 401) {
+        say(await problemText(response), "error");
+      }
+    } catch (error) {
+      say("The service could not be reached. Try again.", "error");
+    }
+    busy(form, false);
+  });
+  $("reauth-cancel").addEventListener("click", () => {
+    const resolve = stepUpWaiter;
+    stepUpWaiter = null;
+    if (resolve) {
+      resolve(false);
+    }
+    say("Nothing was changed.", "info");
+  });
+}
+
 function signedOut(text) {
   session.access = null;
   session.refresh = null;
+  session.mfaToken = null;
   $("signed-in").hidden = true;
+  $("mfa-login-form").hidden = true;
+  $("reauth-form").hidden = true;
   $("login-form").hidden = false;
   $("login-password").value = "";
   say(text, "info");
@@ -145,7 +214,113 @@ async function showProfile() {
   $("profile-email").textContent = me.email;
   $("profile-name").textContent = me.display_name || "—";
   $("profile-verified").textContent = me.email_verified ? "yes" : "no";
+  showMfaState(Boolean(me.mfa_enabled));
   return true;
+}
+
+function showMfaState(enabled) {
+  $("mfa-status").textContent = enabled ? "on" : "off";
+  $("mfa-start").hidden = enabled;
+  $("mfa-on").hidden = !enabled;
+  $("mfa-enrol-form").hidden = true;
+}
+
+function showRecoveryCodes(codes) {
+  const list = $("mfa-recovery-codes");
+  list.replaceChildren();
+  for (const code of codes) {
+    const item = document.createElement("li");
+    const text = document.createElement("code");
+    text.textContent = code;
+    item.appendChild(text);
+    list.appendChild(item);
+  }
+  $("mfa-recovery").hidden = false;
+}
+
+async function signedIn(pair) {
+  keepTokens(pair);
+  session.mfaToken = null;
+  $("login-password").value = "";
+  $("mfa-login-code").value = "";
+  $("login-form").hidden = true;
+  $("mfa-login-form").hidden = true;
+  $("signed-in").hidden = false;
+  if (await showProfile()) {
+    await showSessions();
+    say("You are signed in.", "ok");
+  }
+}
+
+function mfaSection() {
+  $("mfa-start").addEventListener("click", async () => {
+    const response = await authed("POST", "/auth/mfa/totp");
+    if (response.ok) {
+      const enrolment = await response.json();
+      $("mfa-qr").src = enrolment.qr_code;
+      $("mfa-secret").textContent = enrolment.secret;
+      $("mfa-start").hidden = true;
+      $("mfa-enrol-form").hidden = false;
+      $("mfa-enrol-code").focus();
+    } else if (response.status !== 401) {
+      say(await problemText(response), "error");
+    }
+  });
+
+  const enrol = $("mfa-enrol-form");
+  enrol.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    busy(enrol, true);
+    try {
+      const response = await authed("POST", "/auth/mfa/totp/confirm",
+                                    {code: $("mfa-enrol-code").value.trim()});
+      if (response.ok) {
+        enrol.reset();
+        $("mfa-secret").textContent = "";
+        $("mfa-qr").removeAttribute("src");
+        showMfaState(true);
+        showRecoveryCodes((await response.json()).recovery_codes);
+        say("Two-step verification is on.", "ok");
+      } else if (response.status !== 401) {
+        say(await problemText(response), "error");
+      }
+    } catch (error) {
+      say("The service could not be reached. Try again.", "error");
+    }
+    busy(enrol, false);
+  });
+
+  $("mfa-regenerate").addEventListener("click", async () => {
+    const response = await sensitive("POST", "/auth/mfa/recovery-codes");
+    if (response.ok) {
+      showRecoveryCodes((await response.json()).recovery_codes);
+      say("New recovery codes: the old ones no longer work.", "ok");
+    } else if (response.status !== 401) {
+      say(await problemText(response), "error");
+    }
+  });
+
+  const disable = $("mfa-disable-form");
+  disable.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    busy(disable, true);
+    try {
+      const response = await sensitive("DELETE", "/auth/mfa/totp",
+                                       {password: $("mfa-disable-password").value,
+                                        code: $("mfa-disable-code").value.trim()});
+      if (response.status === 204) {
+        disable.reset();
+        $("mfa-recovery").hidden = true;
+        showMfaState(false);
+        say("Two-step verification is off.", "ok");
+      } else if (response.status !== 401) {
+        say(await problemText(response), "error");
+      }
+    } catch (error) {
+      say("The service could not be reached. Try again.", "error");
+    }
+    busy(disable, false);
+  });
 }
 
 function cell(row, text) {
@@ -217,14 +392,14 @@ function accountPage() {
                                   {email: $("login-email").value,
                                    password: $("login-password").value});
       if (response.ok) {
-        keepTokens(await response.json());
+        await signedIn(await response.json());
+      } else if (response.status === 403 && await problemCode(response) === "mfa_required") {
+        session.mfaToken = (await response.json()).mfa_token;
         $("login-password").value = "";
         login.hidden = true;
-        $("signed-in").hidden = false;
-        if (await showProfile()) {
-          await showSessions();
-          say("You are signed in.", "ok");
-        }
+        $("mfa-login-form").hidden = false;
+        $("mfa-login-code").focus();
+        say("Enter a code to finish signing in.", "info");
       } else {
         say(await problemText(response), "error");
       }
@@ -234,12 +409,38 @@ function accountPage() {
     busy(login, false);
   });
 
+  const mfaLogin = $("mfa-login-form");
+  mfaLogin.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    busy(mfaLogin, true);
+    try {
+      const response = await call("POST", "/auth/login/mfa",
+                                  {mfa_token: session.mfaToken,
+                                   code: $("mfa-login-code").value.trim()});
+      if (response.ok) {
+        await signedIn(await response.json());
+      } else {
+        say(await problemText(response), "error");
+        const code = await problemCode(response);
+        if (code === "invalid_mfa_token") {  // expired or spent: the password step again
+          signedOut("Sign in again.");
+        }
+      }
+    } catch (error) {
+      say("The service could not be reached. Try again.", "error");
+    }
+    busy(mfaLogin, false);
+  });
+
+  mfaSection();
+  stepUpForm();
+
   const passwordForm = $("password-form");
   passwordForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     busy(passwordForm, true);
     try {
-      const response = await authed("POST", "/auth/password/change", {
+      const response = await sensitive("POST", "/auth/password/change", {
         current_password: $("current-password").value,
         new_password: $("changed-password").value,
         sign_out_other_sessions: $("sign-out-others").checked,
