@@ -18,6 +18,7 @@ import pytest
 from shared import totp
 
 from .conftest import PASSWORD, AppFactory, AuthApp
+from .test_account import RecordingQueue
 
 NEW_PASSWORD = "another entirely fine passphrase"
 
@@ -375,3 +376,20 @@ async def test_login_without_mfa_is_unchanged(auth: AuthApp) -> None:
     principal = await auth.resources.verifier.verify(tokens["access_token"])
     assert principal.amr == ("pwd",)
     assert abs(principal.auth_time - principal.issued_at) <= 1
+
+
+async def test_turning_mfa_on_and_off_mails_the_account(mfa: Mfa, sql: Any) -> None:
+    queue = RecordingQueue()
+    mfa.auth.resources.account.use_queue(queue)
+    account = await mfa.enrolled()
+    enabled = queue.last(account.email, "mfa_enabled")
+    assert "turned on" in enabled.rendered.text
+    assert account.secret not in enabled.rendered.text + enabled.rendered.html
+    assert not any(code in enabled.rendered.text for code in account.recovery_codes)
+    admin_email = await mfa.auth.register()
+    await sql("UPDATE users SET role = 'admin' WHERE email = %s", admin_email)
+    admin = await mfa.auth.login(admin_email)
+    reset = await mfa.client.delete(f"/auth/admin/users/{account.user_id}/mfa",
+                                    headers=bearer(admin["access_token"]))
+    assert reset.status_code == 204
+    assert "turned off" in queue.last(account.email, "mfa_disabled").rendered.text

@@ -96,7 +96,8 @@ class Resources:
         self.mfa = MfaManagement(users=self.users, tokens=self.mfa_tokens,
                                  second_factor=self.second_factor, step_up=self.step_up,
                                  login=self.login, sessions=self.sessions,
-                                 admin=self.session_admin, issuer=settings.MFA_ISSUER)
+                                 admin=self.session_admin, mail=self.account.mail,
+                                 issuer=settings.MFA_ISSUER)
 
     async def aclose(self) -> None:
         await self.users.aclose()

@@ -187,7 +187,7 @@ class UsersClient:
         """A new pending TOTP secret (base32); MfaAlreadyEnabled."""
         response = await self._mfa_call("POST", f"/internal/users/{user_id}/mfa/totp",
                                         expect=frozenset({201}))
-        return str(self._json(response)["secret"])
+        return str(self._field(response, "secret"))
 
     async def confirm_totp(self, user_id: str, code: str) -> Enrolled:
         """MFA on, with a fresh set of recovery codes; InvalidMfaCode, MfaNotPending,
@@ -196,9 +196,8 @@ class UsersClient:
                                         json={"code": code}, expect=frozenset({200, 400}))
         if response.status_code == 400:
             raise InvalidMfaCode
-        body = self._json(response)
-        return Enrolled(step=int(body["step"]),
-                        recovery_codes=[str(c) for c in body["recovery_codes"]])
+        return Enrolled(step=int(self._field(response, "step")),
+                        recovery_codes=self._codes(response))
 
     async def verify_totp(self, user_id: str, code: str) -> int | None:
         """The TOTP step `code` matches, or None; MfaNotEnabled. Replays are the caller's
@@ -220,7 +219,21 @@ class UsersClient:
         """A new set of recovery codes (the old set dies); MfaNotEnabled."""
         response = await self._mfa_call("POST", f"/internal/users/{user_id}/mfa/recovery-codes",
                                         expect=frozenset({200}))
-        return [str(c) for c in self._json(response)["recovery_codes"]]
+        return self._codes(response)
+
+    def _field(self, response: httpx.Response, name: str) -> Any:
+        value = self._json(response).get(name)
+        if value is None or isinstance(value, bool):
+            _log.error("user_service_bad_body", path=str(response.request.url.path), field=name)
+            raise self._unavailable()
+        return value
+
+    def _codes(self, response: httpx.Response) -> list[str]:
+        codes = self._field(response, "recovery_codes")
+        if not isinstance(codes, list):
+            _log.error("user_service_bad_body", field="recovery_codes")
+            raise self._unavailable()
+        return [str(code) for code in codes]
 
     async def disable_mfa(self, user_id: str) -> None:
         """MFA off: secret and recovery codes gone (idempotent)."""

@@ -1,6 +1,8 @@
 """TOTP enrolment and its management: start, confirm, disable, new recovery codes, and an
 administrator's reset. The secret and the recovery codes live in the user service
-(encrypted, hashed); they pass through here once, to the caller, and are never logged."""
+(encrypted, hashed); they pass through here once, to the caller, and are never logged.
+Turning MFA on or off mails the account's address (mfa_enabled, mfa_disabled), so an
+attacker who did it cannot do it silently."""
 
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -9,6 +11,7 @@ import segno
 
 from auth_service.errors import InvalidCredentials, MfaNotEnabled, WrongPassword
 from auth_service.mfa_tokens import MfaTokens
+from auth_service.use_cases.account_mail import AccountMail
 from auth_service.use_cases.login import Login
 from auth_service.use_cases.second_factor import SecondFactor, StepUp
 from auth_service.use_cases.sessions import SessionAdmin, Sessions
@@ -38,7 +41,8 @@ def otpauth_uri(issuer: str, email: str, secret: str) -> str:
 class MfaManagement:
     def __init__(self, *, users: UsersClient, tokens: MfaTokens, second_factor: SecondFactor,
                  step_up: StepUp, login: Login, sessions: Sessions, admin: SessionAdmin,
-                 issuer: str) -> None:
+                 mail: AccountMail, issuer: str) -> None:
+        self.mail = mail
         self.users = users
         self.tokens = tokens
         self.second_factor = second_factor
@@ -69,6 +73,7 @@ class MfaManagement:
         # The confirming code is spent like any other: it cannot sign in a minute later.
         await self.tokens.accept_step(account.id, enrolled.step)
         _log.info("mfa_enabled", user_id=account.id)
+        await self.mail.notify(to=account.email, template="mfa_enabled")
         return enrolled.recovery_codes
 
     async def disable(self, principal: Principal, password: str, code: str,
@@ -88,6 +93,7 @@ class MfaManagement:
         await self.second_factor.prove(account.id, code, client_ip)
         await self.users.disable_mfa(account.id)
         _log.info("mfa_disabled", user_id=account.id)
+        await self.mail.notify(to=account.email, template="mfa_disabled")
 
     async def new_recovery_codes(self, principal: Principal) -> list[str]:
         """A new set (the old one dies); StepUpRequired, MfaNotEnabled."""
@@ -104,8 +110,11 @@ class MfaManagement:
         user ends, so whoever holds them must sign in again. NotAdmin, StepUpRequired,
         UserNotFound."""
         target = await self.admin.target(principal, user_id)
+        account = await self.users.credentials_by_id(target)
         await self.users.disable_mfa(target)
         await self.sessions.end_all(target, keep=None, reason="mfa_reset")
         # A security event: who reset whose second factor (no secret in it).
         _log.warning("mfa_reset_by_admin", admin_id=principal.subject, user_id=target,
                      security_event=True)
+        if account is not None:
+            await self.mail.notify(to=account.email, template="mfa_disabled")
