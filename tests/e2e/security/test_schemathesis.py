@@ -46,7 +46,9 @@ FUZZ_ENV = {
     # the limiter runs before the token check, so their anonymous cases would meet a 429.
     "gateway": {"RATE_LIMIT_REQUESTS": "1000000",
                 "RATE_LIMIT_ROUTES": "/auth/password/change=default,/auth/email/change=default,"
-                                     "/auth/verify-email/request=default"},
+                                     "/auth/verify-email/request=default,"
+                                     "/auth/reauthenticate=default,/auth/mfa/totp=default,"
+                                     "/auth/mfa/totp/confirm=default"},
     "auth-service": {"THROTTLE_ACCOUNT_FREE_FAILURES": "1000000",
                      "THROTTLE_IP_FREE_FAILURES": "1000000",
                      "THROTTLE_PAIR_FREE_FAILURES": "1000000",
@@ -72,7 +74,10 @@ EXPECTED = {
                      "POST /auth/verify-email/request", "POST /auth/verify-email/resend",
                      "POST /auth/verify-email", "POST /auth/password/forgot",
                      "POST /auth/password/reset", "POST /auth/password/change",
-                     "POST /auth/email/change", "POST /auth/email/change/confirm"},
+                     "POST /auth/email/change", "POST /auth/email/change/confirm",
+                     "POST /auth/login/mfa", "POST /auth/mfa/totp", "DELETE /auth/mfa/totp",
+                     "POST /auth/mfa/totp/confirm", "POST /auth/mfa/recovery-codes",
+                     "POST /auth/reauthenticate", "DELETE /auth/admin/users/{user_id}/mfa"},
     "user-service": {"GET /users/me", "PATCH /users/me", "DELETE /users/me", "GET /users",
                      "GET /users/{user_id}", "PATCH /users/{user_id}",
                      "DELETE /users/{user_id}"},
