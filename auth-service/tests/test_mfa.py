@@ -332,8 +332,10 @@ async def test_an_admin_resets_a_users_mfa_and_their_sessions_end(
     path = f"/auth/admin/users/{account.user_id}/mfa"
     problem(await mfa.client.delete(path, headers=bearer(user_tokens["access_token"])), 403,
             "forbidden")
+    pending = await mfa.password_step(account.email)  # a sign-in half-way through the reset
     assert (await mfa.client.delete(path, headers=bearer(admin["access_token"]))).status_code \
         == 204
+    problem(await mfa.second_step(pending["mfa_token"], "123456"), 401, "invalid_mfa_token")
     for tokens in (account.tokens, user_tokens):
         problem(await mfa.client.post("/auth/refresh", json={
             "refresh_token": tokens["refresh_token"]}), 401, "invalid_refresh_token")

@@ -75,7 +75,7 @@ async def new_recovery_codes(resources: ResourcesDep,
 
 
 @router.post("/reauthenticate", response_model=AccessTokenResponse,
-             responses=_problems(400, 401, 403, 422, 429, 503))
+             responses=_problems(400, 401, 403, 409, 422, 429, 503))
 async def reauthenticate(body: ReauthenticateRequest, resources: ResourcesDep,
                          principal: CurrentPrincipal, client_ip: ClientIp) -> AccessTokenResponse:
     """Prove the factors again (step-up): a fresh access token of this session with a new

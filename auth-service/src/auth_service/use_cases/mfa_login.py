@@ -14,6 +14,7 @@ from auth_service.errors import (
     InvalidMfaCode,
     InvalidMfaToken,
     MfaCodeRequired,
+    MfaNotEnabled,
     WrongPassword,
 )
 from auth_service.metrics import LOGINS
@@ -60,6 +61,11 @@ class MfaLogin:
             if await self.tokens.wrong_code(challenge) == 0:
                 _log.info("mfa_token_exhausted", user_id=user_id)
             raise
+        except MfaNotEnabled:
+            # Reset (by an admin) since the password step: that step decided on a second
+            # factor that is gone, so it is void; the password alone signs in now.
+            await self.tokens.spend(challenge)
+            raise InvalidMfaToken from None
         if not await self.tokens.spend(challenge):
             raise InvalidMfaToken  # a concurrent presentation completed this sign-in
         user = await self.users.get_user(user_id)
