@@ -162,10 +162,3 @@ async def disable(session: AsyncSession, *, user_id: uuid.UUID) -> None:
     await session.exec(delete(UserTotpSecret).where(col(UserTotpSecret.user_id) == user_id))
     await session.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))
     await session.commit()
-
-
-async def is_enabled(session: AsyncSession, *, user_id: uuid.UUID) -> bool:
-    """Whether the user has MFA on (False for an unknown user)."""
-    enabled = (await session.exec(
-        select(User.mfa_enabled_at).where(col(User.id) == user_id))).first()
-    return enabled is not None
