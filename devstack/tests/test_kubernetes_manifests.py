@@ -391,6 +391,8 @@ def test_autoscalers_for_the_three_services(rendered: dict[str, list[Obj]], over
         assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
                                           "name": name}
         assert 1 <= spec["minReplicas"] < spec["maxReplicas"]
+        # The autoscaler owns the count: a replicas field would be reset on every apply.
+        assert "replicas" not in deployments[name]["spec"]
         container = _pod_template(deployments[name])["spec"]["containers"][0]
         assert "cpu" in container["resources"]["requests"]  # what utilisation is measured by
 
