@@ -193,7 +193,7 @@ def test_services_are_probed_on_their_health_endpoints_and_ports_match_their_set
         assert annotations["prometheus.io/port"] == str(ports["metrics"])
         assert annotations["prometheus.io/path"] == "/metrics"
         if name == "user-service":
-            assert env["INTERNAL_PORT"] == str(ports["internal"]) == "8081"
+            assert env["INTERNAL_PORT"] == str(ports["internal"]) == "8003"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -280,11 +280,11 @@ def test_only_the_auth_service_reaches_the_user_services_internal_api(
     objects = rendered[overlay]
     template = _pod_template(_named(objects, "Deployment")["user-service"])
     rules = _rules_for_port(_policies_for(objects, template["metadata"]["labels"]),
-                            "internal", 8081)
+                            "internal", 8003)
     assert [r["from"] for r in rules] == [
         [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "auth-service"}}}]]
     auth = _pod_template(_named(objects, "Deployment")["auth-service"])["spec"]["containers"][0]
-    assert {"name": "USER_SERVICE_URL", "value": "http://user-service:8081"} in auth["env"]
+    assert {"name": "USER_SERVICE_URL", "value": "http://user-service:8003"} in auth["env"]
     gateway = _pod_template(_named(objects, "Deployment")["gateway"])["spec"]["containers"][0]
     assert {"name": "USER_SERVICE_URL", "value": "http://user-service:8002"} in gateway["env"]
 
