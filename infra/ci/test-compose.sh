@@ -22,16 +22,21 @@ IMAGES=(redis-node:infra/redis-cluster postgres:infra/postgres
         auth-service:infra/service:SERVICE=auth-service,PORT=8001
         gateway:infra/service:SERVICE=gateway,PORT=3000
         mail:infra/service:SERVICE=devstack,PORT=2525)
-# The devstack.testkit.compose_target plugin is the target switch: it answers `stack`, `fault_stack`
-# and `otlp_receiver` with the compose stack, and deselects what still needs native processes.
+# The devstack.testkit.compose_target plugin is the target switch: it answers `stack`, `fault_stack`,
+# `stack_starter` and `otlp_receiver` with the compose stack (extra gateways and the security
+# suite's services as replica containers), and deselects what still needs native processes.
 # Fault tests with a container implementation (the rest are `make test` only):
-FAULT_TESTS=(tests/e2e/faults/test_redis_failover.py tests/e2e/faults/test_postgres_restart.py)
+FAULT_TESTS=(tests/e2e/faults/test_redis_failover.py tests/e2e/faults/test_postgres_restart.py
+             tests/e2e/faults/test_limiter_accuracy.py)
 # The tests' OTLP receiver: in the gateway container's network namespace (where the tests
 # run), on all its addresses; the containers reach it as gateway:$OTLP_PORT.
 OTLP_PORT=4318
 # The fault tests' own gateway (the fault stack's rate-limit policies), sharing the gateway
 # container's network namespace: the tests' per-client loopback addresses reach it too.
-FAULT_GATEWAY_PORT=3100
+# The tests' other extra containers (second gateways, the security suite's services) share
+# it the same way (devstack.testkit.compose_replicas); all carry REPLICA_LABEL.
+FAULT_GATEWAY_PORT=3100 FAULT_GATEWAY_METRICS_PORT=9200
+REPLICA_LABEL=io.authstack.netns-guest
 
 log() { printf '\e[1mtest-compose:\e[0m %s\n' "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
@@ -109,8 +114,9 @@ teardown() {
         phase_start "teardown"
         # Containers first, with their anonymous volumes (podman-compose's `rm` keeps those),
         # selected by the compose project label, never by a broad name.
-        # The fault gateway first: it shares the gateway's network namespace.
-        podman rm -f -t 5 "${PROJECT}_gateway-faults_1" >/dev/null 2>&1 || true
+        # The replicas first (the fault gateway too): they share the gateway's network namespace.
+        podman ps -a -q --filter "label=io.podman.compose.project=$PROJECT" \
+            --filter "label=$REPLICA_LABEL" | xargs -r podman rm -f -t 5 >/dev/null 2>&1 || true
         local ours; ours=$(our_containers)
         [[ -n $ours ]] && podman rm -f -v -t 10 $ours >/dev/null 2>&1
         [[ -f $WORK/.env ]] && timeout 180 "${COMPOSE[@]}" down -v >/dev/null 2>&1 || true
@@ -280,11 +286,12 @@ if ((in_gateway_netns)) && [[ ${COMPOSE_FAULTS:-1} != 0 ]]; then
 import runpy, sys
 env = dict(line.split("=", 1) for line in sys.stdin.read().splitlines() if "=" in line)
 env.update(runpy.run_path("tests/e2e/faults/conftest.py")["FAULT_ENV"]["gateway"])
-# It shares the first gateway network namespace: its own public port, no metrics listener.
-env.update(PORT=sys.argv[1], METRICS_PORT="0", OTEL_SDK_DISABLED="true")
-print("\n".join(f"{k}={v}" for k, v in env.items()))' "$FAULT_GATEWAY_PORT" >"$WORK/fault-gateway.env"
+# It shares the first gateway network namespace: its own public and metrics ports.
+env.update(PORT=sys.argv[1], METRICS_PORT=sys.argv[2], OTEL_SDK_DISABLED="true")
+print("\n".join(f"{k}={v}" for k, v in env.items()))' "$FAULT_GATEWAY_PORT" "$FAULT_GATEWAY_METRICS_PORT" \
+        >"$WORK/fault-gateway.env"
     pod=$(podman inspect -f '{{.Pod}}' "${PROJECT}_gateway_1")  # podman-compose's pod, if any
-    podman run -d --name "$fault_gw" --label "io.podman.compose.project=$PROJECT" \
+    podman run -d --name "$fault_gw" --label "io.podman.compose.project=$PROJECT" --label "$REPLICA_LABEL=1" \
         ${pod:+--pod "$pod"} --network "container:${PROJECT}_gateway_1" \
         --env-file "$WORK/fault-gateway.env" \
         --no-healthcheck "localhost/authstack/gateway:latest" >/dev/null
@@ -336,7 +343,7 @@ if ((in_gateway_netns)) && [[ ${COMPOSE_RESTART:-1} != 0 ]]; then
     podman restart -t 5 $(for i in 1 2 3 4 5 6; do echo "${PROJECT}_redis-${i}_1"; done) \
         >"$WORK/redis-restart.log" 2>&1 || { tail -n 20 "$WORK/redis-restart.log" >&2; die "podman restart of the Redis containers failed"; }
     deadline=$((SECONDS + UP_TIMEOUT))
-    until curl -fsS -o /dev/null --max-time 3 "$url/health/ready"; do
+    until curl -fsS -o /dev/null --max-time 3 "$url/health/ready" 2>/dev/null; do
         ((SECONDS < deadline)) || { for i in 1 2 3 4 5 6; do podman logs --tail 15 "${PROJECT}_redis-${i}_1" >&2; done; die "gateway not ready within ${UP_TIMEOUT}s after the Redis restart"; }
         sleep 2
     done

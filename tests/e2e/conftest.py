@@ -6,6 +6,7 @@ test gets its own rate-limit bucket without trusting forwarded headers."""
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 from selenium import webdriver
 
 from devstack.testkit.addresses import next_client_address
+from devstack.testkit.fixtures import start_stack
 
 _PASSWORD = "correct horse battery staple 42"
 
@@ -35,6 +37,17 @@ def browser() -> Iterator[webdriver.Chrome]:
         yield driver
     finally:
         driver.quit()
+
+
+StackStarter = Callable[..., AbstractContextManager[Any]]
+
+
+@pytest.fixture(scope="session")
+def stack_starter() -> StackStarter:
+    """`with stack_starter(env, prefix=...) as stack:` a stack with a suite's own service
+    settings: natively a fresh one (`start_stack`); the compose target answers with
+    replicas of the compose services (devstack.testkit.compose_target)."""
+    return start_stack
 
 
 @pytest.fixture(scope="session")

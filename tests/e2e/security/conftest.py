@@ -20,7 +20,6 @@ import pytest
 from devstack.stack import Stack
 from devstack.testkit.accounts import register_and_login
 from devstack.testkit.addresses import ClientFactory, next_client_address
-from devstack.testkit.fixtures import start_stack
 
 PASSWORD = "correct horse battery staple 42"
 SECURITY_ENV = {
@@ -29,8 +28,8 @@ SECURITY_ENV = {
                      "THROTTLE_WINDOW_SECONDS": "60"},
 }
 @pytest.fixture(scope="package")
-def sec_stack() -> Iterator[Stack]:
-    with start_stack(SECURITY_ENV, prefix="security") as handle:
+def sec_stack(stack_starter: Callable[..., Any]) -> Iterator[Stack]:
+    with stack_starter(SECURITY_ENV, prefix="security") as handle:
         yield handle
 
 

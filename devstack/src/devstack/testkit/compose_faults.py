@@ -20,14 +20,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from devstack import redis_topology
+from devstack import ports, redis_topology
 from devstack.processes import ProcessError
 from devstack.redis_acl import ADMIN, Login
 from devstack.redis_faults import ClusterFaults
 from devstack.redis_topology import Address, ClusterNode, until
 from devstack.stack import json_log_lines
+from devstack.testkit.compose_replicas import LOOPBACK, NETNS_OWNER, Replicas, ReplicaStack
 from devstack.testkit.podman import Podman
 
 if TYPE_CHECKING:
@@ -155,7 +158,11 @@ class ComposeSupervisor:
 
 
 class ComposeStack:
-    """The compose stack as a `FaultTarget` (and, for log reading, in place of `stack`)."""
+    """The compose stack as a `FaultTarget` (and, for log reading, in place of `stack`).
+
+    What natively is one more process (`add_gateway`, the user service's own port as the
+    tests reach it, a suite's stack with its own settings) is a replica container in the
+    gateway's network namespace (devstack.testkit.compose_replicas), removed by `close`."""
 
     def __init__(self, project: str, gateway_url: str, *, gateway_container: str = "gateway",
                  postgres_password: str = "", redis_admin_password: str = "",
@@ -169,6 +176,8 @@ class ComposeStack:
             redis_topology.remember_login(Login(ADMIN, redis_admin_password))
         self._postgres = ComposePostgres(self.podman, postgres_password)
         self._supervisor = ComposeSupervisor(self.podman, self.aliases)
+        self.replicas = Replicas(self.podman)
+        self._user_replica: str | None = None
 
     @classmethod
     def from_env(cls) -> ComposeStack:
@@ -204,7 +213,68 @@ class ComposeStack:
     def log_lines(self, name: str, containing: str = "") -> list[dict[str, Any]]:
         """A container's JSON log lines (those containing `containing`), parsed; a line
         that is not JSON comes back as {"_raw": line}, as natively."""
-        return json_log_lines(self.podman.logs(self.aliases.get(name, name)), containing)
+        replica = self.replicas.get(name)
+        container = replica.container if replica else self.aliases.get(name, name)
+        return json_log_lines(self.podman.logs(container), containing)
+
+    # -- extra processes (replica containers) ----------------------------------------------
+    def add_gateway(self, port: int | None = None, env: dict[str, str] | None = None) -> str:
+        """One more gateway like the one behind `gateway_url` (same Redis and upstreams),
+        `env` over its settings; named `gateway-<port>` as natively. Returns its URL."""
+        return self.replicas.start(self.aliases["gateway"], "gateway", env or {},
+                                   port=port).url
+
+    def stop_service(self, name: str) -> None:
+        """A replica is removed; a compose service's container is stopped."""
+        if self.replicas.get(name):
+            self.replicas.remove(name)
+        else:
+            self.podman.stop(self.aliases.get(name, name))
+
+    @property
+    def user_url(self) -> str:
+        """The user service's public port where the tests' clients reach it: a replica of
+        the user-service container (its own revocation feed, as every replica has), started
+        at first use; the compose one listens in a namespace the tests' loopback clients
+        cannot reach."""
+        if self._user_replica is None:
+            self._user_replica = self.replicas.start(
+                "user-service", "user-service",
+                {"INTERNAL_PORT": str(ports.free_port())}, ready_path="/health/live").name
+        replica = self.replicas.get(self._user_replica)
+        assert replica is not None
+        return replica.url
+
+    def metrics_url(self, name: str = "gateway") -> str:
+        """A service's private metrics endpoint: a replica's, or a compose container's at
+        its METRICS_PORT (on the loopback when it shares the tests' namespace)."""
+        replica = self.replicas.get(name)
+        if replica:
+            return replica.metrics_url
+        container = self.aliases.get(name, name)
+        inspected = self.replicas.inspect(container)
+        env = dict(line.split("=", 1) for line in inspected["Config"].get("Env") or []
+                   if "=" in line)
+        shares_ours = (container == NETNS_OWNER
+                       or str(inspected["HostConfig"].get("NetworkMode", "")).startswith(
+                           "container:"))
+        host = LOOPBACK if shares_ours else self.podman.addresses([container]).get(container)
+        if not host or not env.get("METRICS_PORT", "0").strip("0"):
+            raise ProcessError(f"{name} has no metrics listener the tests can reach")
+        return f"http://{host}:{env['METRICS_PORT']}/metrics"
+
+    @contextmanager
+    def own_stack(self, env: dict[str, dict[str, str]] | None = None,
+                  prefix: str = "stack") -> Iterator[ReplicaStack]:
+        """`start_stack(env)` on compose: replicas of the three services with `env`."""
+        stack = ReplicaStack(self.replicas, env or {})
+        try:
+            yield stack
+        finally:
+            stack.close()
+
+    def close(self) -> None:
+        self.replicas.remove_all()
 
 
 def _conforms(native: Stack, compose: ComposeStack
