@@ -32,7 +32,8 @@ class RedisCluster(ClusterFaults[int]):
     """Config, processes, creation and fault helpers for one cluster in `data_dir`."""
 
     def __init__(self, data_dir: Path, ports: Sequence[int], supervisor: Supervisor,
-                 *, autorestart: bool = False, owns_supervisor: bool = False) -> None:
+                 *, autorestart: bool = False, owns_supervisor: bool = False,
+                 announce_hostname: str | None = None) -> None:
         if len(ports) != 6:
             raise ValueError("a Redis Cluster here has exactly 6 nodes (3 masters + 3 replicas)")
         super().__init__()
@@ -41,9 +42,13 @@ class RedisCluster(ClusterFaults[int]):
         self.supervisor = supervisor
         self.autorestart = autorestart
         self._owns_supervisor = owns_supervisor
+        # With a hostname, every node announces it and CLUSTER SLOTS, MOVED and ASK name
+        # it instead of an IP (what the Kubernetes StatefulSet does with its pods' DNS
+        # names), and the seed list uses it too: the clients must resolve it themselves.
+        self.announce_hostname = announce_hostname
         # The ACL users' passwords live beside the data (state/data/secrets).
         self.logins = RedisLogins(data_dir.parent / "secrets")
-        redis_topology.remember_login(self.logins.admin, [(HOST, port) for port in self.ports])
+        redis_topology.remember_login(self.logins.admin, self._login_addresses(self.ports))
 
     @property
     def admin(self) -> Login:
@@ -54,16 +59,23 @@ class RedisCluster(ClusterFaults[int]):
         """REDIS_NODES and the ACL login of the service `role`."""
         return {"REDIS_NODES": self.nodes, **self.logins.service_env(role)}
 
+    def _login_addresses(self, ports: Sequence[int]) -> list[Address]:
+        hosts = [HOST] if self.announce_hostname is None else [HOST, self.announce_hostname]
+        return [(host, port) for port in ports for host in hosts]
+
     @classmethod
-    def standalone(cls, state_dir: Path, ports: Sequence[int]) -> RedisCluster:
+    def standalone(cls, state_dir: Path, ports: Sequence[int], *,
+                   announce_hostname: str | None = None) -> RedisCluster:
         """A cluster with its own supervisord in state_dir (fixtures, fault tests)."""
         return cls(state_dir / "data" / "redis", ports, Supervisor(state_dir),
-                   owns_supervisor=True)
+                   owns_supervisor=True, announce_hostname=announce_hostname)
 
     @property
     def nodes(self) -> str:
-        """The REDIS_NODES value: '127.0.0.1:p1,...,127.0.0.1:p6'."""
-        return ",".join(f"{HOST}:{port}" for port in self.ports)
+        """The REDIS_NODES value: '127.0.0.1:p1,...,127.0.0.1:p6' (the announced
+        hostname instead of 127.0.0.1 when there is one)."""
+        host = self.announce_hostname or HOST
+        return ",".join(f"{host}:{port}" for port in self.ports)
 
     def program_name(self, port: int) -> str:
         return f"redis-{port}"
@@ -102,8 +114,14 @@ class RedisCluster(ClusterFaults[int]):
                         # Loopback only, and no one gets in without a password anyway.
                         "protected-mode no\n"
                         f'dir "{node_dir}"\ncluster-config-file nodes.conf\n'
-                        + self.logins.node_config())
+                        + self._hostname_config() + self.logins.node_config())
         return conf
+
+    def _hostname_config(self) -> str:
+        if self.announce_hostname is None:
+            return ""
+        return (f"cluster-announce-hostname {self.announce_hostname}\n"
+                "cluster-preferred-endpoint-type hostname\n")
 
     def programs(self) -> list[Program]:
         server = str(binaries.redis_server())
@@ -159,7 +177,7 @@ class RedisCluster(ClusterFaults[int]):
     def add_ports(self, *ports: int) -> None:
         """Take on more nodes (scale-out): their programs and their admin login."""
         self.ports.extend(ports)
-        redis_topology.remember_login(self.admin, [(HOST, port) for port in ports])
+        redis_topology.remember_login(self.admin, self._login_addresses(ports))
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         """Every node sees cluster_state:ok, 3 masters, 3 replicas, all links up; fails

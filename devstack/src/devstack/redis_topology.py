@@ -31,12 +31,15 @@ class ClusterNode:
     """One line of CLUSTER NODES as seen by some node."""
 
     node_id: str
-    host: str  # as announced
+    host: str  # the IP as announced ("" while the node does not know its own)
     port: int
     flags: frozenset[str]
     master_id: str | None
     connected: bool
     slots: tuple[tuple[int, int], ...] = field(default=())
+    # cluster-announce-hostname (None: it announces none): what CLUSTER SLOTS, MOVED and
+    # ASK name instead of the IP with cluster-preferred-endpoint-type hostname.
+    hostname: str | None = None
 
     @property
     def is_master(self) -> bool:
@@ -93,13 +96,23 @@ def cluster_info(address: Address) -> dict[str, str]:
     return {key: value.strip() for key, value in pairs}
 
 
+def parse_address(field: str) -> tuple[str, int, str | None]:
+    """(ip, port, hostname) of a CLUSTER NODES address: `ip:port@cport`, and with a
+    hostname announced `ip:port@cport,hostname`. Any further `,name=value` items (the
+    shard-id and the like that nodes.conf carries since Redis 7.2) are skipped."""
+    address, *extra = field.split(",")
+    host, _, port = address.split("@", 1)[0].rpartition(":")
+    hostname = extra[0] if extra and extra[0] and "=" not in extra[0] else None
+    return host, int(port), hostname
+
+
 def parse_cluster_nodes(raw: str) -> list[ClusterNode]:
     nodes = []
     for line in raw.splitlines():
         parts = line.split()
         if len(parts) < 8:
             continue
-        host, _, port = parts[1].split("@", 1)[0].rpartition(":")
+        host, port, hostname = parse_address(parts[1])
         slots = []
         for item in parts[8:]:
             if item.startswith("["):  # slot being migrated/imported: not owned yet
@@ -109,11 +122,12 @@ def parse_cluster_nodes(raw: str) -> list[ClusterNode]:
         nodes.append(ClusterNode(
             node_id=parts[0],
             host=host,
-            port=int(port),
+            port=port,
             flags=frozenset(parts[2].split(",")),
             master_id=None if parts[3] == "-" else parts[3],
             connected=parts[7] == "connected",
             slots=tuple(slots),
+            hostname=hostname,
         ))
     return nodes
 

@@ -71,10 +71,13 @@ def _started(start: Callable[[], None], supervisor: Supervisor, workdir: Path) -
         raise
 
 
-def start_redis_cluster() -> tuple[RedisCluster, Callable[[], None]]:
-    """A fresh, started 3+3 cluster on free ports, and the function that disposes of it."""
+def start_redis_cluster(announce_hostname: str | None = None
+                        ) -> tuple[RedisCluster, Callable[[], None]]:
+    """A fresh, started 3+3 cluster on free ports, and the function that disposes of it;
+    with `announce_hostname`, its nodes announce that name and prefer it as endpoint."""
     workdir = _workdir("redis")
-    cluster = RedisCluster.standalone(workdir, free_ports(6, with_bus=True))
+    cluster = RedisCluster.standalone(workdir, free_ports(6, with_bus=True),
+                                      announce_hostname=announce_hostname)
     _started(cluster.start, cluster.supervisor, workdir)
     return cluster, lambda: _cleanup(cluster.supervisor, workdir)
 
@@ -91,6 +94,19 @@ def start_postgres() -> tuple[Postgres, Callable[[], None]]:
 def redis_cluster() -> Iterator[RedisCluster]:
     """Session-wide cluster; tests that take nodes down should use redis_cluster_factory."""
     cluster, dispose = start_redis_cluster()
+    try:
+        yield cluster
+    finally:
+        dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_with_hostnames() -> Iterator[RedisCluster]:
+    """Session-wide cluster whose nodes announce `localhost` (cluster-announce-hostname,
+    cluster-preferred-endpoint-type hostname), as the Kubernetes pods announce their DNS
+    names; its REDIS_NODES (`.nodes`) names localhost too. A test that takes a node down
+    or changes a node's settings puts it back as it was."""
+    cluster, dispose = start_redis_cluster(announce_hostname="localhost")
     try:
         yield cluster
     finally:
