@@ -105,7 +105,8 @@ def redis_cluster_with_hostnames() -> Iterator[RedisCluster]:
     """Session-wide cluster whose nodes announce `localhost` (cluster-announce-hostname,
     cluster-preferred-endpoint-type hostname), as the Kubernetes pods announce their DNS
     names; its REDIS_NODES (`.nodes`) names localhost too. A test that takes a node down
-    or changes a node's settings puts it back as it was."""
+    or changes a node's settings puts it back as it was; slots may move between masters
+    (a reshard), and a failover leaves the roles swapped."""
     cluster, dispose = start_redis_cluster(announce_hostname="localhost")
     try:
         yield cluster

@@ -10,6 +10,8 @@ Here every node has one pipelined connection; a redirected call sends `ASKING` a
 command in one write on the same connection, so the flag always applies to our command.
 The slot map comes from `CLUSTER SLOTS`, is patched in place by `MOVED`, and is
 re-read (at most once per `refresh_interval`) after a `MOVED` or a connection failure.
+Nodes are keyed by the endpoint the cluster names (an IP or an announced hostname, see
+`_endpoints`); a hostname is resolved on every connect, never remembered as an IP.
 With credentials, every connection authenticates (`AUTH`) before it carries anything,
 whichever path opened it (start-up, a `MOVED`/`ASK` to a node not met before, a
 promoted replica), and it may run over TLS.
@@ -32,11 +34,11 @@ from redis.crc import key_slot
 from shared._logging import get_logger
 from shared._tracing import tracing_enabled
 from shared._transport import CombiningTransport
+from shared.redis._endpoints import Address, redirect_address, slot_map_node
 from shared.redis._resp import Arg, ProtocolError, ReplyError, ReplyParser, encode, encode_many
 
 _log = get_logger("redis")
 
-Address = tuple[str, int]
 SLOTS = 16384
 MAX_REDIRECTS = 5
 # How often a master without a replica in the slot map has the map re-read (replicated
@@ -391,17 +393,24 @@ class RedisClusterClient:
         masters = set()
         replica_counts: dict[Address, int] = {}
         known = set(self.startup_nodes)
+        nameless = []
         for entry in reply:
             if not isinstance(entry, list) or len(entry) < 3:
                 raise ValueError(f"unexpected CLUSTER SLOTS entry from {queried}: {entry!r}")
             start, end, master, *replicas = entry
-            address = self._address(queried, master)
+            known.update(a for r in replicas if (a := slot_map_node(queried, r)) is not None)
+            address = slot_map_node(queried, master)
+            if address is None:  # its slots stay without a master until it has a name
+                nameless.append(f"{start}-{end}")
+                continue
             masters.add(address)
             replica_counts[address] = len(replicas)
             known.add(address)
-            known.update(self._address(queried, replica) for replica in replicas)
             for slot in range(start, end + 1):
                 slots[slot] = address
+        if nameless:
+            _log.warning("redis_master_without_endpoint", slots=nameless,
+                         queried=f"{queried[0]}:{queried[1]}")
         if masters != self.masters:  # a failover, a new shard, or the first read
             _log.info("redis_masters", masters=sorted(f"{h}:{p}" for h, p in masters),
                       previous=sorted(f"{h}:{p}" for h, p in self.masters))
@@ -414,17 +423,6 @@ class RedisClusterClient:
         for address in [a for a in self._connections if a not in known]:
             self._connections.pop(address).close()
         # A demoted master keeps its connection: it answers MOVED, which patches the map.
-
-    @staticmethod
-    def _address(queried: Address, node: object) -> Address:
-        if not isinstance(node, list) or len(node) < 2:
-            raise ValueError(f"unexpected node in CLUSTER SLOTS: {node!r}")
-        host, port = node[0], node[1]
-        if not isinstance(host, bytes) or not isinstance(port, int):
-            raise ValueError(f"unexpected node in CLUSTER SLOTS: {node!r}")
-        # An empty or "?" host means "the address you reached me on".
-        name = host.decode() if host and host != b"?" else queried[0]
-        return name, port
 
     async def _master_for(self, slot: int) -> Address:
         address = self.slots[slot]
@@ -559,12 +557,17 @@ class RedisClusterClient:
             kind = reply.kind
             if kind == "MOVED":
                 self.redirects += 1
-                self.slots[slot] = self._redirect_address(address, reply)
                 ask_target = None
+                # A target without a name ("?:6379") leaves the slot to the next map read,
+                # which _master_for awaits: the map may give the node's IP instead.
+                self.slots[slot] = redirect_address(address, reply)
                 self._refresh_soon()
             elif kind == "ASK":
                 self.redirects += 1
-                ask_target = self._redirect_address(address, reply)
+                ask_target = redirect_address(address, reply)
+                if ask_target is None:  # the importing node cannot be reached by name
+                    raise ClusterUnavailable(f"slot {slot} is importing on a node with "
+                                             f"no endpoint: {reply}")
             elif kind == "NOSCRIPT" and on_noscript is not None:
                 command, on_noscript = on_noscript, None  # EVAL also caches the script
             elif kind == "TRYAGAIN":  # a multi-key command while its slot migrates
@@ -574,14 +577,6 @@ class RedisClusterClient:
                     self._refresh_soon()
                 raise reply
         raise ClusterUnavailable(f"too many redirects for slot {slot}")
-
-    @staticmethod
-    def _redirect_address(asked: Address, reply: ReplyError) -> Address:
-        # "MOVED 3999 10.0.0.5:6381"; an empty host ("MOVED 3999 :6381") means the host
-        # of the node that answered.
-        target = str(reply.args[0]).split(" ")[2]
-        host, _, port = target.rpartition(":")
-        return host or asked[0], int(port)
 
     async def on_masters(self, *command: Arg, each: bool = False) -> list[object]:
         """Send one command to every master; raise on the first failure or error reply,

@@ -30,7 +30,8 @@ from shared._jwt import Principal, RevocationUnavailable, TokenError
 from shared._logging import get_logger
 from shared._revocation_settings import RevocationSettings
 from shared._settings import RedisSettings
-from shared.redis._cluster import Address, Credentials, NodeConnection
+from shared.redis._cluster import Credentials, NodeConnection
+from shared.redis._endpoints import Address, redirect_address, slot_map_node
 from shared.redis._factory import parse_nodes
 from shared.redis._resp import ReplyError, encode
 from shared.redis._revocation_log import REVOCATION_STREAM, Revocation
@@ -73,9 +74,9 @@ def nodes_in(queried: Address, reply: object) -> list[Address]:
         if not isinstance(entry, list):
             continue
         for node in entry[2:]:
-            if isinstance(node, list) and len(node) >= 2 and isinstance(node[0], bytes):
-                host = node[0].decode() if node[0] and node[0] != b"?" else queried[0]
-                found.append((host, int(node[1])))
+            address = _node(queried, node)
+            if address is not None:
+                found.append(address)
     return found
 
 
@@ -85,11 +86,15 @@ def master_of_slot(queried: Address, reply: object, slot: int) -> Address | None
         return None
     for entry in reply:
         if isinstance(entry, list) and len(entry) >= 3 and entry[0] <= slot <= entry[1]:
-            node = entry[2]
-            if isinstance(node, list) and len(node) >= 2 and isinstance(node[0], bytes):
-                host = node[0].decode() if node[0] and node[0] != b"?" else queried[0]
-                return host, int(node[1])
+            return _node(queried, entry[2])
     return None
+
+
+def _node(queried: Address, node: object) -> Address | None:
+    try:
+        return slot_map_node(queried, node)
+    except ValueError:  # an entry we cannot read: the next node may tell better
+        return None
 
 
 class RevocationFeed:
@@ -175,8 +180,14 @@ class RevocationFeed:
 
     async def _follow(self) -> None:
         address = self.master or await self._find_master()
-        connection = await NodeConnection.open(address, self.timeout,
-                                               credentials=self.credentials, tls=self.tls)
+        try:
+            # Inside the try: a master named by MOVED that cannot be reached (or resolved)
+            # is forgotten, not tried again forever.
+            connection = await NodeConnection.open(address, self.timeout,
+                                                   credentials=self.credentials, tls=self.tls)
+        except BaseException:
+            self.master = None
+            raise
         try:
             while True:
                 command = encode(b"XREAD", b"COUNT", _COUNT, b"BLOCK", self.block_ms,
@@ -184,9 +195,8 @@ class RevocationFeed:
                 reply = await connection.call(command, blocks_for=self.block_ms / 1000)
                 if isinstance(reply, ReplyError):
                     if reply.kind == "MOVED":  # a failover or a resharding moved the slot
-                        target = str(reply.args[0]).split(" ")[2]
-                        host, _, port = target.rpartition(":")
-                        self.master = (host or address[0], int(port))
+                        # (None, a target without a name: CLUSTER SLOTS finds it again.)
+                        self.master = redirect_address(address, reply)
                     else:
                         self.master = None
                     raise reply
