@@ -238,6 +238,39 @@ async def test_the_revocation_feed_finds_a_log_master_without_a_hostname(
             "127.0.0.1", nameless)
 
 
+async def test_a_reconnect_resolves_the_name_again(redis_cluster_with_hostnames: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """No IP is kept for a name: the connection that replaces a lost one looks the name
+    up again (a pod back at a new IP behind the same DNS name is found)."""
+    cluster = redis_cluster_with_hostnames
+    loop = asyncio.get_running_loop()
+    looked_up: list[str] = []
+    resolve = loop.getaddrinfo
+
+    async def counting(host: Any, *args: Any, **kwargs: Any) -> Any:
+        looked_up.append(host)
+        return await resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", counting)
+    client = client_for(cluster)
+    key = f"hn:{{{uuid.uuid4().hex}}}"
+    try:
+        await client.initialize()
+        master = client.slots[key_slot(key.encode())]
+        assert master is not None
+        connection_id = await client.execute(key, "CLIENT", "ID")
+        before = looked_up.count(NAME)
+        first = client._connections[master]
+        with cluster.client(master[1]) as node:
+            node.execute_command("CLIENT", "KILL", "ID", connection_id)
+        await poll(lambda: first.closed, 5, "the killed connection to be seen closed")
+        assert await client.execute(key, "SET", key, "v") == b"OK"
+        assert client._connections[master] is not first
+        assert looked_up.count(NAME) == before + 1
+    finally:
+        await client.aclose()
+
+
 async def test_an_unknown_endpoint_is_the_host_that_was_asked(
         redis_cluster_with_hostnames: Any) -> None:
     """cluster-preferred-endpoint-type unknown-endpoint (nodes behind a load balancer):
