@@ -129,6 +129,10 @@ async def test_every_slot_is_served_through_hostnames(
         try:
             await client.initialize()
             assert client.masters == names(cluster.masters())
+            # What the gateway's readiness probe and the auth service's ping send.
+            infos = await client.on_masters(b"CLUSTER", b"INFO", each=True)
+            assert all(isinstance(i, bytes) and i.startswith(b"cluster_state:ok")
+                       for i in infos)
             replies = await asyncio.gather(*(client.execute(k, "SET", k, 1, "PX", 60000)
                                              for k in keys))
             assert replies == [b"OK"] * SLOTS
