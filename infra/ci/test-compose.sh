@@ -27,7 +27,7 @@ IMAGES=(redis-node:infra/redis-cluster postgres:infra/postgres
 # suite's services as replica containers), and deselects what still needs native processes.
 # Fault tests with a container implementation (the rest are `make test` only):
 FAULT_TESTS=(tests/e2e/faults/test_redis_failover.py tests/e2e/faults/test_postgres_restart.py
-             tests/e2e/faults/test_limiter_accuracy.py)
+             tests/e2e/faults/test_limiter_accuracy.py tests/e2e/faults/test_auth_failover.py)
 # The tests' OTLP receiver: in the gateway container's network namespace (where the tests
 # run), on all its addresses; the containers reach it as gateway:$OTLP_PORT.
 OTLP_PORT=4318

@@ -47,9 +47,6 @@ NATIVE_ONLY_TESTS = (
     # Starts new native Redis nodes (RedisCluster.add_nodes); on compose that needs new
     # Redis containers joining the compose network (issue 19, not built yet).
     "tests/e2e/faults/test_scale_out.py",
-    # All six containers start again with new addresses that no node knows: in compose the
-    # cluster job re-introduces them (covered by test-compose.sh's restart phase).
-    "tests/e2e/faults/test_redis_failover.py::test_whole_cluster_crash_keeps_refresh_tokens",
     # Its own native stack (fuzz_stack: start_stack with the fuzzing settings), the user
     # service's CLI run from the stack's bin_dir, the services' ports reached directly.
     "tests/e2e/security/test_schemathesis.py",
