@@ -105,7 +105,10 @@ async def test_a_failed_ping_of_the_masters_rereads_the_slot_map(redis_cluster: 
         try:
             await client.initialize()
             real = set(client.masters)
-            client.masters = {("127.0.0.1", 9), *list(real)[1:]}  # one master "moved"
+            moved, *others = list(real)
+            gone = ("127.0.0.1", 9)  # one master "moved": the map still has its old address
+            client.masters = {gone, *others}
+            client.slots = [gone if owner == moved else owner for owner in client.slots]
             with pytest.raises(ConnectionRefusedError):
                 await client.on_masters(b"PING")
             for _ in range(100):
@@ -114,6 +117,22 @@ async def test_a_failed_ping_of_the_masters_rereads_the_slot_map(redis_cluster: 
                 await asyncio.sleep(0.02)
             assert client.masters == real
             assert await client.on_masters(b"PING") == [b"PONG"] * 3
+        finally:
+            await client.aclose()
+
+    await on_loop(body)
+
+
+async def test_a_master_that_serves_no_slot_is_not_asked(redis_cluster: Any,
+                                                        on_loop: Any) -> None:
+    """Scale-in: a master that gave its last slot away (the map patched by MOVED, not yet
+    re-read) and was then removed must not fail the readiness probe."""
+    async def body() -> None:
+        client = client_for(redis_cluster, timeout=1.0)
+        try:
+            await client.initialize()
+            client.masters = {*client.masters, ("127.0.0.1", 9)}  # owns no slot any more
+            assert await client.on_masters(b"PING", each=True) == [b"PONG"] * 3
         finally:
             await client.aclose()
 

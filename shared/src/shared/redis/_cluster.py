@@ -585,9 +585,14 @@ class RedisClusterClient:
         if not self.masters:
             await self.refresh()
         payload = encode(*command)
+        # Only masters that still serve a slot: one that gave its last slot away (the map
+        # patched by MOVED, not re-read since) is leaving the cluster (scale-in), and a
+        # readiness probe must not fail on it once it is gone.
+        serving = set(self.slots)
+        masters = [m for m in self.masters if m in serving] or list(self.masters)
         # A master that moved or died has the map re-read (`_call`), so a gateway whose
         # only Redis calls are readiness probes finds the cluster again.
-        replies = await asyncio.gather(*(self._call(m, payload) for m in self.masters),
+        replies = await asyncio.gather(*(self._call(m, payload) for m in masters),
                                        return_exceptions=each)
         if each:
             return list(replies)
