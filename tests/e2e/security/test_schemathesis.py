@@ -15,8 +15,6 @@ Generation is derandomised (fixed examples for a given schema), without a databa
 shrinking, so a run is repeatable and bounded in time. Failures are collected over all
 operations and reported together with schemathesis's own report (and a curl command)."""
 
-import os
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,7 +34,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from devstack.stack import Stack
-from devstack.testkit.fixtures import start_stack
 
 PASSWORD = "correct horse battery staple 42"
 # Generous limits so neither the gateway's limiter nor the login throttle shapes the answers
@@ -95,8 +92,8 @@ def _settings(max_examples: int) -> settings:
 
 
 @pytest.fixture(scope="module")
-def fuzz_stack() -> Iterator[Stack]:
-    with start_stack(FUZZ_ENV, prefix="fuzz") as handle:
+def fuzz_stack(stack_starter: Callable[..., Any]) -> Iterator[Stack]:
+    with stack_starter(FUZZ_ENV, prefix="fuzz") as handle:
         yield handle
 
 
@@ -124,11 +121,7 @@ class Accounts:
 
     def promote(self, email: str) -> str:
         """Make the account an admin with the user service's CLI; a token with the role."""
-        service = self.stack.services["user-service"]
-        done = subprocess.run(
-            [str(self.stack.config.bin_dir / "user-service"), "create-admin", "--email", email],
-            env={**os.environ, **service.env}, stdin=subprocess.DEVNULL, capture_output=True,
-            text=True, timeout=120, check=False)
+        done = self.stack.service_command("user-service", "create-admin", "--email", email)
         assert done.returncode == 0, done.stdout + done.stderr
         return self.login(email)
 

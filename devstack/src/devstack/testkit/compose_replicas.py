@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -134,7 +135,8 @@ class ReplicaStack:
     """A stack of replicas with a suite's own settings (what `start_stack(env)` is natively):
     a user service, an auth service calling it and a gateway in front of both, all on the
     compose stack's Redis, PostgreSQL and JWT keys. The handle offers what the suites use of
-    a native `Stack`: the three URLs, `keys_dir`, `log_lines`, `add_gateway`."""
+    a native `Stack`: the three URLs, `keys_dir`, `log_lines`, `service_command`,
+    `add_gateway`."""
 
     def __init__(self, replicas: Replicas, env: dict[str, dict[str, str]]) -> None:
         self.replicas = replicas
@@ -188,6 +190,12 @@ class ReplicaStack:
         if replica is None:
             raise KeyError(name)
         return json_log_lines(self.replicas.podman.logs(replica.container), containing)
+
+    def service_command(self, name: str, *argv: str, timeout: float = 120.0
+                        ) -> subprocess.CompletedProcess[str]:
+        """A service's own CLI in its replica, as an operator runs it (`podman exec`)."""
+        return self.replicas.podman.run("exec", self._by_service[name].container, name, *argv,
+                                        check=False, timeout=timeout)
 
     def add_gateway(self, port: int | None = None, env: dict[str, str] | None = None) -> str:
         return self.replicas.start(self._by_service["gateway"].container, "gateway",
