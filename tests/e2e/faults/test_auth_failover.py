@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from auth_service.config import Settings as AuthSettings
 from devstack.stack import Stack
 from devstack.testkit.addresses import ClientFactory
+from devstack.testkit.metrics import metric_sum
 from devstack.testkit.traffic import poll, server_latencies
 
 pytestmark = pytest.mark.fault
@@ -75,10 +75,7 @@ class User:
 
 
 async def _metric(stack: Stack, name: str) -> float:
-    async with httpx.AsyncClient(timeout=10) as client:
-        text = (await client.get(stack.metrics_url("auth-service"))).text
-    return sum(sample.value for family in text_string_to_metric_families(text)
-               for sample in family.samples if sample.name == name)
+    return await metric_sum(stack.metrics_url("auth-service"), name)
 
 
 async def _users(stack: Stack, clients: ClientFactory, addresses: list[str]) -> list[User]:

@@ -14,6 +14,7 @@ from http.cookies import SimpleCookie
 import httpx
 
 from devstack.testkit.accounts import register_and_login
+from devstack.testkit.metrics import metric_sum
 
 MAX_DELAY = 1.0  # conftest: THROTTLE_MAX_DELAY_SECONDS
 ACCOUNT_FREE, IP_FREE, PASSWORD_FREE = 5, 20, 10  # as shipped
@@ -166,7 +167,8 @@ async def test_password_spraying_from_many_ips_is_slowed(sec_stack, client_for,
     problem(other, 401, "invalid_credentials")
 
 
-async def test_unknown_email_and_wrong_password_are_indistinguishable(client_for, user) -> None:
+async def test_unknown_email_and_wrong_password_are_indistinguishable(sec_stack, client_for,
+                                                                     user) -> None:
     # Accounts to try wrong passwords on, each within its free allowance (no 429 involved).
     accounts = [user["email"]]
     for _ in range(24):
@@ -175,6 +177,7 @@ async def test_unknown_email_and_wrong_password_are_indistinguishable(client_for
                                           json={"email": email, "password": user["password"]})
         assert created.status_code == 201
         accounts.append(email)
+    verified_before = await _password_verifications(sec_stack)
     timings: dict[str, list[float]] = {"unknown": [], "wrong": []}
     bodies: dict[str, set[str]] = {"unknown": set(), "wrong": set()}
     statuses: Counter[tuple[str, int]] = Counter()
@@ -201,6 +204,12 @@ async def test_unknown_email_and_wrong_password_are_indistinguishable(client_for
     assert statuses == {("unknown", 401): 100, ("wrong", 401): 100}
     assert bodies["unknown"] == bodies["wrong"]
     assert len(bodies["wrong"]) == 1
-    # Timing is measured and reported for the bench; as pass/fail only a generous bound
-    # (a skipped hash would be ~20 ms of a ~30 ms login, far beyond it).
-    assert abs(diff) < 0.25 * median["wrong"]
+    # The same work, decided on the server's own count rather than a stopwatch: every one
+    # of the 200 failed logins ran one argon2id verification, the unknown e-mails against
+    # the dummy hash. (Timing is printed above; the bench measures speeds.)
+    assert await _password_verifications(sec_stack) - verified_before == 200
+
+
+async def _password_verifications(stack) -> float:
+    return await metric_sum(stack.metrics_url("auth-service"), "password_hash_seconds_count",
+                            operation="verify")

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
+
+from devstack.testkit.metrics import metric_sum
 
 
 @dataclass
@@ -147,14 +148,6 @@ def server_latencies(log_lines: list[dict[str, Any]], ips: set[str]) -> list[flo
 async def fallback_decisions(*metrics_urls: str) -> int:
     """Rate-limit decisions the gateways' in-process fallback made so far, read from their
     private metrics listeners (`Service.metrics_url`; the public port has no /metrics)."""
-    total = 0
-    async with httpx.AsyncClient(timeout=10) as client:
-        for url in metrics_urls:
-            scrape = await client.get(url)
-            scrape.raise_for_status()
-            text = scrape.text
-            for family in text_string_to_metric_families(text):
-                total += sum(int(sample.value) for sample in family.samples
-                             if sample.name == "gateway_ratelimit_decisions_total"
-                             and sample.labels.get("source") == "fallback")
-    return total
+    counts = [await metric_sum(url, "gateway_ratelimit_decisions_total", source="fallback")
+              for url in metrics_urls]
+    return int(sum(counts))
