@@ -3,13 +3,15 @@
 # the target-agnostic e2e suite against it, and always tear it down (containers, network,
 # volumes, secrets). Prints the time of each phase; on failure, the failing containers' logs.
 # Phases after the stack is up: the e2e suite (tracing on, spans to a receiver the tests run),
-# the fault tests that have a container implementation (devstack.testkit.compose_faults), then a
-# stop/start of the whole stack checking that users, tokens and rate limits survive.
+# the security suite (its stacks are replica containers), the fault tests that have a
+# container implementation (devstack.testkit.compose_faults), then a stop/start of the whole
+# stack checking that users, tokens and rate limits survive, and a restart of all six Redis.
 #
 # Environment: COMPOSE_UP_TIMEOUT (s, default 300), COMPOSE_GATEWAY_PORT (default 3000, or a
 # free port when 3000 is taken), COMPOSE_PROJECT (default authstack-e2e), KEEP_STACK=1 (skip
-# teardown, for debugging), PYTEST_ARGS (extra pytest arguments), COMPOSE_FAULTS=0 and
-# COMPOSE_RESTART=0 (skip those phases).
+# teardown, for debugging), PYTEST_ARGS (extra pytest arguments, split on spaces; for a -k
+# expression use PYTEST_ADDOPTS), COMPOSE_SECURITY=0, COMPOSE_FAULTS=0 and COMPOSE_RESTART=0
+# (skip those phases).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -263,18 +265,34 @@ E2E_MAIL_DIR=$(podman volume inspect -f '{{.Mountpoint}}' "${PROJECT}_mail-data"
 export E2E_MAIL_DIR
 PYTEST=(uv run --frozen pytest -p no:cacheprovider -p devstack.testkit.compose_target)
 
+# Each phase is a pytest session of its own on the same stack: it takes client addresses
+# from a block of its own (E2E_CLIENT_ADDRESS_BLOCK, devstack.testkit.compose_target), so
+# no test meets an earlier phase's rate-limit or login-throttle state for its address.
 phase_start "tests"
 if ((in_gateway_netns)); then
-    E2E_GATEWAY_URL=http://127.0.0.1:3000 E2E_OTLP_LISTEN=0.0.0.0:$OTLP_PORT \
-        nsenter "--net=$(gateway_netns)" "${PYTEST[@]}" tests/e2e -m "not fault" ${PYTEST_ARGS:-} \
+    E2E_GATEWAY_URL=http://127.0.0.1:3000 E2E_OTLP_LISTEN=0.0.0.0:$OTLP_PORT E2E_CLIENT_ADDRESS_BLOCK=0 \
+        nsenter "--net=$(gateway_netns)" "${PYTEST[@]}" tests/e2e --ignore=tests/e2e/security \
+        -m "not fault" ${PYTEST_ARGS:-} \
         || die "e2e tests failed against the compose stack"
 else
     log "WARNING: not root: tests go through the published port (per-IP buckets will not work," \
-        "no span receiver, no fault or restart phases)"
-    E2E_GATEWAY_URL=$url "${PYTEST[@]}" tests/e2e -m "not fault" ${PYTEST_ARGS:-} \
-        || die "e2e tests failed against the compose stack"
+        "no span receiver, no replicas, no security, fault or restart phases)"
+    E2E_GATEWAY_URL=$url "${PYTEST[@]}" tests/e2e --ignore=tests/e2e/security -m "not fault" \
+        ${PYTEST_ARGS:-} || die "e2e tests failed against the compose stack"
 fi
 phase_end
+
+# The security suite on stacks of its own settings (replica containers, stack_starter),
+# after the main suite: its own stacks share the compose Redis, and its clients without a
+# bound address (schemathesis, 127.0.0.1) leave login-throttle counters that the compose
+# auth service would otherwise meet in the browser tests (also 127.0.0.1).
+if ((in_gateway_netns)) && [[ ${COMPOSE_SECURITY:-1} != 0 ]]; then
+    phase_start "security"
+    E2E_GATEWAY_URL=http://127.0.0.1:3000 E2E_OTLP_LISTEN=0.0.0.0:$OTLP_PORT E2E_CLIENT_ADDRESS_BLOCK=1 \
+        nsenter "--net=$(gateway_netns)" "${PYTEST[@]}" tests/e2e/security -m "not fault" \
+        ${PYTEST_ARGS:-} || die "security tests failed against the compose stack"
+    phase_end
+fi
 
 if ((in_gateway_netns)) && [[ ${COMPOSE_FAULTS:-1} != 0 ]]; then
     phase_start "fault tests"
@@ -301,7 +319,7 @@ print("\n".join(f"{k}={v}" for k, v in env.items()))' "$FAULT_GATEWAY_PORT" "$FA
         ((SECONDS < deadline)) || { podman logs --tail 30 "$fault_gw" >&2; die "fault gateway not ready"; }
         sleep 1
     done
-    E2E_GATEWAY_URL=http://127.0.0.1:$FAULT_GATEWAY_PORT E2E_COMPOSE_GATEWAY=$fault_gw \
+    E2E_GATEWAY_URL=http://127.0.0.1:$FAULT_GATEWAY_PORT E2E_COMPOSE_GATEWAY=$fault_gw E2E_CLIENT_ADDRESS_BLOCK=2 \
         nsenter "--net=$netns" "${PYTEST[@]}" "${FAULT_TESTS[@]}" -m fault ${PYTEST_ARGS:-} \
         || die "fault tests failed against the compose stack"
     podman rm -f -t 5 "$fault_gw" >/dev/null

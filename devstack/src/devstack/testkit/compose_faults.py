@@ -267,7 +267,7 @@ class ComposeStack:
     def own_stack(self, env: dict[str, dict[str, str]] | None = None,
                   prefix: str = "stack") -> Iterator[ReplicaStack]:
         """`start_stack(env)` on compose: replicas of the three services with `env`."""
-        stack = ReplicaStack(self.replicas, env or {})
+        stack = ReplicaStack(self.replicas, env or {}, prefix)
         try:
             yield stack
         finally:

@@ -138,7 +138,8 @@ class ReplicaStack:
     a native `Stack`: the three URLs, `keys_dir`, `log_lines`, `service_command`,
     `add_gateway`."""
 
-    def __init__(self, replicas: Replicas, env: dict[str, dict[str, str]]) -> None:
+    def __init__(self, replicas: Replicas, env: dict[str, dict[str, str]],
+                 prefix: str = "stack") -> None:
         self.replicas = replicas
         self._by_service: dict[str, Replica] = {}
         user_internal = ports.free_port()
@@ -151,7 +152,11 @@ class ReplicaStack:
             # Its gateway calls it over the loopback, as natively (the default there).
             "TRUSTED_PROXIES": ",".join(filter(None, (auth_base.get("TRUSTED_PROXIES"),
                                                       "127.0.0.0/8")))})
-        self._start("gateway", {**env.get("gateway", {}), "AUTH_SERVICE_URL": auth.url,
+        # Buckets of its own, as a native stack's own Redis gives it: the suite's limits
+        # (or its traffic from 127.0.0.1, where clients bind no address) never reach the
+        # compose gateway's buckets (the gateway's ACL allows keys under rl:).
+        self._start("gateway", {"RATE_LIMIT_KEY_PREFIX": f"rl:{prefix}",
+                                **env.get("gateway", {}), "AUTH_SERVICE_URL": auth.url,
                                 "USER_SERVICE_URL": user.url})
         # The auth service's key directory as the host sees it (a bind mount).
         keys = auth_base.get("JWT_KEYS_DIR", "")

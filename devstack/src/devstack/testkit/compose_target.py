@@ -17,8 +17,8 @@ by name below, each with its reason.
   in the gateway container's network namespace, where the tests run), when test-compose.sh
   switched tracing on in the compose stack; otherwise tests needing it are deselected.
 
-Environment: E2E_GATEWAY_URL, E2E_COMPOSE_PROJECT, E2E_OTLP_LISTEN, and those of
-`ComposeStack.from_env`."""
+Environment: E2E_GATEWAY_URL, E2E_COMPOSE_PROJECT, E2E_OTLP_LISTEN,
+E2E_CLIENT_ADDRESS_BLOCK (below), and those of `ComposeStack.from_env`."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from devstack.testkit.addresses import next_client_address
 from devstack.testkit.compose_faults import ComposeStack
 from devstack.testkit.otlp import OtlpReceiver
 
@@ -110,6 +111,19 @@ def _native_only(item: pytest.Item) -> bool:
     if "otlp_receiver" in names and not _target.tracing:
         return True
     return any(item.nodeid.startswith(prefix) for prefix in NATIVE_ONLY_TESTS)
+
+
+# Client addresses per phase (E2E_CLIENT_ADDRESS_BLOCK): every pytest session hands out the
+# same addresses from the start, but on compose one stack serves several sessions (the
+# script's phases, KEEP_STACK loops) and keeps their rate-limit buckets and login-throttle
+# counters, which natively die with each session's stack. A block of its own per session
+# keeps each test's address fresh, as natively.
+ADDRESSES_PER_BLOCK = 1 << 18
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for _ in range(int(os.environ.get("E2E_CLIENT_ADDRESS_BLOCK") or 0) * ADDRESSES_PER_BLOCK):
+        next_client_address()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
