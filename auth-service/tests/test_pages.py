@@ -12,6 +12,11 @@ from .conftest import AuthApp
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
        "img-src data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+JS = "text/javascript; charset=utf-8"
+# The scripts each page loads, in order: the shared helpers, then the page's own.
+SCRIPTS = {"/account": ["common.js", "mfa.js", "account.js"],
+           **{p: ["common.js", "links.js"] for p in ("/account/verify", "/account/reset",
+                                                     "/account/email")}}
 ASSET_URL = re.compile(r'(?:src|href)="(/account/static/[a-z]+\.(?:js|css))\?v=([0-9a-f]{16})"')
 
 
@@ -30,14 +35,18 @@ async def test_page_headers_and_no_inline_code(auth: AuthApp, path: str) -> None
     assert response.headers["cache-control"] == "no-store"
     _strict(response.headers)
     html = response.text
-    # Every script is an external same-origin file; no style element, attribute or handler.
+    # Every script is an external same-origin file, shared helpers first; no style element,
+    # attribute or handler.
     assert re.findall(r"<script\b[^>]*>", html) == [
-        f'<script src="/account/static/account.js?v={_version(html, "account.js")}" defer>']
+        f'<script src="/account/static/{name}?v={_version(html, name)}" defer>'
+        for name in SCRIPTS[path]]
     assert "<style" not in html
     assert not re.search(r"\sstyle=", html)
     assert not re.search(r"\son[a-z]+=", html)
     assert "javascript:" not in html
-    assert {m.group(1) for m in ASSET_URL.finditer(html)} == set(STATIC_PATHS)
+    assert {m.group(1) for m in ASSET_URL.finditer(html)} == {
+        "/account/static/account.css", *(f"/account/static/{n}" for n in SCRIPTS[path])}
+    assert {m.group(1) for m in ASSET_URL.finditer(html)} <= set(STATIC_PATHS)
     # Every input has a label, and messages go to a live region.
     for field in re.findall(r'<input id="([a-z-]+)"', html):
         assert f'<label for="{field}">' in html, field
@@ -48,13 +57,16 @@ def _version(html: str, name: str) -> str:
     return next(m.group(2) for m in ASSET_URL.finditer(html) if m.group(1).endswith(name))
 
 
-@pytest.mark.parametrize(("name", "content_type"), [
-    ("account.js", "text/javascript; charset=utf-8"),
-    ("account.css", "text/css; charset=utf-8"),
+@pytest.mark.parametrize(("page_path", "name", "content_type"), [
+    ("/account", "common.js", JS),
+    ("/account", "mfa.js", JS),
+    ("/account", "account.js", JS),
+    ("/account/reset", "links.js", JS),
+    ("/account", "account.css", "text/css; charset=utf-8"),
 ])
-async def test_assets_are_typed_and_cached_by_version(auth: AuthApp, name: str,
+async def test_assets_are_typed_and_cached_by_version(auth: AuthApp, page_path: str, name: str,
                                                       content_type: str) -> None:
-    page = await auth.client.get("/account")
+    page = await auth.client.get(page_path)
     version = _version(page.text, name)
     path = f"/account/static/{name}"
 
@@ -76,13 +88,17 @@ async def test_assets_are_typed_and_cached_by_version(auth: AuthApp, name: str,
     assert revalidated.headers["etag"] == current.headers["etag"]
 
 
-async def test_the_script_keeps_tokens_in_memory(auth: AuthApp) -> None:
-    script = (await auth.client.get("/account/static/account.js")).text
-    code = "\n".join(line for line in script.splitlines()
-                     if not line.lstrip().startswith("//"))
-    for storage in ("localStorage", "sessionStorage", "document.cookie", "indexedDB"):
-        assert storage not in code, storage
-    assert 'credentials: "same-origin"' in script  # never sent to another origin
+async def test_the_scripts_keep_tokens_in_memory(auth: AuthApp) -> None:
+    scripts = {name: (await auth.client.get(f"/account/static/{name}")).text
+               for name in ("common.js", "links.js", "mfa.js", "account.js")}
+    for name, script in scripts.items():
+        code = "\n".join(line for line in script.splitlines()
+                         if not line.lstrip().startswith("//"))
+        for storage in ("localStorage", "sessionStorage", "document.cookie", "indexedDB"):
+            assert storage not in code, (name, storage)
+    # The one fetch wrapper every call goes through: never sent to another origin.
+    assert 'credentials: "same-origin"' in scripts["common.js"]
+    assert "fetch(" not in scripts["links.js"] + scripts["mfa.js"] + scripts["account.js"]
 
 
 async def test_unknown_page_paths_are_not_found(auth: AuthApp) -> None:

@@ -81,7 +81,9 @@ def test_account_routes(path: str, protected: bool) -> None:
 
 # The account pages and their assets: public, each an exact path.
 PAGE_ROUTES = ("/account", "/account/verify", "/account/reset", "/account/email",
-               "/account/static/account.js", "/account/static/account.css")
+               "/account/static/common.js", "/account/static/links.js",
+               "/account/static/mfa.js", "/account/static/account.js",
+               "/account/static/account.css")
 
 
 @pytest.mark.parametrize("path", PAGE_ROUTES)

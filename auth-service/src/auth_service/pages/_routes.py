@@ -35,17 +35,20 @@ _REVALIDATE = "no-cache"
 class _Page:
     template: str
     title: str
+    scripts: tuple[str, ...]  # after common.js, in this order (plain scripts, no build step)
 
 
+_LINK_PAGE = ("links.js",)
 # Path -> page. The gateway routes exactly these (and STATIC_PATHS), none needing a token.
 _PAGES = {
-    "/account": _Page("account.html", "Your account"),
-    "/account/verify": _Page("verify.html", "Confirm your email address"),
-    "/account/reset": _Page("reset.html", "Choose a new password"),
-    "/account/email": _Page("email.html", "Confirm your new email address"),
+    "/account": _Page("account.html", "Your account", ("mfa.js", "account.js")),
+    "/account/verify": _Page("verify.html", "Confirm your email address", _LINK_PAGE),
+    "/account/reset": _Page("reset.html", "Choose a new password", _LINK_PAGE),
+    "/account/email": _Page("email.html", "Confirm your new email address", _LINK_PAGE),
 }
-_ASSETS = {"account.js": "text/javascript; charset=utf-8",
-           "account.css": "text/css; charset=utf-8"}
+_JS, _CSS = "text/javascript; charset=utf-8", "text/css; charset=utf-8"
+_ASSETS = {"common.js": _JS, "links.js": _JS, "mfa.js": _JS, "account.js": _JS,
+           "account.css": _CSS}
 PAGE_PATHS = tuple(_PAGES)
 STATIC_PATHS = tuple(f"/account/static/{name}" for name in _ASSETS)
 
@@ -84,7 +87,8 @@ router = APIRouter(include_in_schema=False)
 
 def _page_route(path: str, page: _Page) -> None:
     async def show() -> Response:
-        html = _templates().get_template(page.template).render(title=page.title)
+        html = _templates().get_template(page.template).render(
+            title=page.title, scripts=("common.js", *page.scripts))
         return Response(html, media_type="text/html; charset=utf-8",
                         headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
 
