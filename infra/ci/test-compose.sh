@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test-compose`: build every image, start deploy/compose.yml with throwaway secrets, run
-# the target-agnostic e2e suite against it, and always tear it down (containers, network,
+# the target-agnostic e2e suite against it (through the load balancer in front of the two
+# gateways), and always tear it down (containers, network,
 # volumes, secrets). Prints the time of each phase; on failure, the failing containers' logs.
 # Phases after the stack is up: the e2e suite (tracing on, spans to a receiver the tests run),
 # the security suite (its stacks are replica containers), the fault tests that have a
@@ -19,7 +20,7 @@ PROJECT=${COMPOSE_PROJECT:-authstack-e2e}
 UP_TIMEOUT=${COMPOSE_UP_TIMEOUT:-300}
 BASE_IMAGE=${BASE_IMAGE:-docker.io/library/debian:bookworm-slim}
 # name:Dockerfile directory[:build args]; the Python services share one Dockerfile.
-IMAGES=(redis-node:infra/redis-cluster postgres:infra/postgres
+IMAGES=(redis-node:infra/redis-cluster postgres:infra/postgres lb:infra/lb
         user-service:infra/service:SERVICE=user-service,PORT=8002
         auth-service:infra/service:SERVICE=auth-service,PORT=8001
         gateway:infra/service:SERVICE=gateway,PORT=3000
@@ -30,13 +31,13 @@ IMAGES=(redis-node:infra/redis-cluster postgres:infra/postgres
 # Fault tests with a container implementation (the rest are `make test` only):
 FAULT_TESTS=(tests/e2e/faults/test_redis_failover.py tests/e2e/faults/test_postgres_restart.py
              tests/e2e/faults/test_limiter_accuracy.py tests/e2e/faults/test_auth_failover.py)
-# The tests' OTLP receiver: in the gateway container's network namespace (where the tests
-# run), on all its addresses; the containers reach it as gateway:$OTLP_PORT.
+# The tests' OTLP receiver: in the load balancer container's network namespace (where the
+# tests run), on all its addresses; the containers reach it as lb:$OTLP_PORT.
 OTLP_PORT=4318
-# The fault tests' own gateway (the fault stack's rate-limit policies), sharing the gateway
-# container's network namespace: the tests' per-client loopback addresses reach it too.
-# The tests' other extra containers (second gateways, the security suite's services) share
-# it the same way (devstack.testkit.compose_replicas); all carry REPLICA_LABEL.
+# The fault tests' own gateway (the fault stack's rate-limit policies), sharing the load
+# balancer container's network namespace: the tests' per-client loopback addresses reach it
+# too. The tests' other extra containers (second gateways, the security suite's services)
+# share it the same way (devstack.testkit.compose_replicas); all carry REPLICA_LABEL.
 FAULT_GATEWAY_PORT=3100 FAULT_GATEWAY_METRICS_PORT=9200
 REPLICA_LABEL=io.authstack.netns-guest
 
@@ -99,7 +100,7 @@ dump_failures() {
         fi
     done
     if [[ $shown == 0 ]]; then  # nothing obviously broken: show the gateway and its upstreams
-        for name in $(our_containers | grep -E 'gateway|auth-service|user-service'); do
+        for name in $(our_containers | grep -E '_lb_|gateway|auth-service|user-service'); do
             log "---- $name: last 20 log lines"; podman logs --tail 20 "$name" >&2 2>&1 || true
         done
     fi
@@ -116,7 +117,7 @@ teardown() {
         phase_start "teardown"
         # Containers first, with their anonymous volumes (podman-compose's `rm` keeps those),
         # selected by the compose project label, never by a broad name.
-        # The replicas first (the fault gateway too): they share the gateway's network namespace.
+        # The replicas first (the fault gateway too): they share the balancer's network namespace.
         podman ps -a -q --filter "label=io.podman.compose.project=$PROJECT" \
             --filter "label=$REPLICA_LABEL" | xargs -r podman rm -f -t 5 >/dev/null 2>&1 || true
         local ours; ours=$(our_containers)
@@ -159,9 +160,9 @@ build() {  # name:dir[:ARG=value,...]
 # Infra images in parallel; the Python images one after another, so the 2nd and 3rd reuse
 # the 1st one's cached builder layers (apt, uv).
 pids=()
-for spec in "${IMAGES[@]:0:2}"; do build "$spec" & pids+=($!); done
+for spec in "${IMAGES[@]:0:3}"; do build "$spec" & pids+=($!); done
 failed=0
-for spec in "${IMAGES[@]:2}"; do build "$spec" || { failed=1; break; }; done
+for spec in "${IMAGES[@]:3}"; do build "$spec" || { failed=1; break; }; done
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 ((failed == 0)) || die "image build failed"
 phase_end
@@ -170,7 +171,7 @@ phase_end
 port=${COMPOSE_GATEWAY_PORT:-3000}
 if [[ -z ${COMPOSE_GATEWAY_PORT:-} ]] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     port=$(uv run --frozen python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    log "port 3000 is taken; publishing the gateway on 127.0.0.1:$port"
+    log "port 3000 is taken; publishing the load balancer on 127.0.0.1:$port"
 fi
 mkdir -p "$WORK/jwt-keys"
 JWT_KEYS_DIR="$WORK/jwt-keys" uv run --frozen python -c \
@@ -191,7 +192,7 @@ REDIS_USER_SERVICE_PASSWORD=$(secret)
 JWT_KEYS_HOST_DIR=$WORK/jwt-keys
 GATEWAY_PUBLISH=127.0.0.1:$port
 BASE_IMAGE=$BASE_IMAGE
-OTEL_EXPORTER_OTLP_ENDPOINT=http://gateway:$OTLP_PORT
+OTEL_EXPORTER_OTLP_ENDPOINT=http://lb:$OTLP_PORT
 OTEL_BSP_SCHEDULE_DELAY=100
 GATEWAY_RATE_LIMIT_ROUTES=/restart-probe=5/3600
 PUBLIC_BASE_URL=http://127.0.0.1:$port
@@ -227,10 +228,20 @@ jobs_done() {  # the one-shot jobs finished successfully (migrate may be retryin
     done
     return $ok
 }
-wait_ready() {  # jobs done, gateway ready, every container's healthcheck passing once
+GATEWAYS=(gateway-1 gateway-2)  # behind the load balancer (deploy/compose.yml)
+gateways_ready() {  # each gateway itself, and the balancer in front of them
+    local gateway
+    for gateway in "${GATEWAYS[@]}"; do
+        podman exec "${PROJECT}_${gateway}_1" python -c \
+            "import urllib.request; urllib.request.urlopen('http://127.0.0.1:3000/health/ready', timeout=3)" \
+            >/dev/null 2>&1 || return 1
+    done
+    curl -fsS -o /dev/null --max-time 3 "$url/health/ready"
+}
+wait_ready() {  # jobs done, gateways ready, every container's healthcheck passing once
     local deadline=$((SECONDS + UP_TIMEOUT)) name
-    until jobs_done && curl -fsS -o /dev/null --max-time 3 "$url/health/ready"; do
-        ((SECONDS < deadline)) || die "stack not ready within ${UP_TIMEOUT}s (jobs: cluster $(job_state redis-cluster-init), migrate $(job_state migrate); gateway $url/health/ready)"
+    until jobs_done && gateways_ready; do
+        ((SECONDS < deadline)) || die "stack not ready within ${UP_TIMEOUT}s (jobs: cluster $(job_state redis-cluster-init), migrate $(job_state migrate); gateways ${GATEWAYS[*]} and $url/health/ready)"
         sleep 2
     done
     for name in $(our_containers); do  # podman 4.3 runs no health timers: run each check once
@@ -247,14 +258,15 @@ phase_end
 # --- tests -------------------------------------------------------------------------------------
 # Every e2e client binds its own source address in 127.0.0.0/8 (its own rate-limit bucket).
 # Through the published port those connections are DNATed and masqueraded by podman (and
-# only 127.0.0.1 is), so the tests run inside the gateway container's network namespace
-# instead: there its loopback is the gateway's, and the gateway sees each client's address
-# as its socket peer, exactly as natively. The published port was checked above (readiness).
+# only 127.0.0.1 is), so the tests run inside the load balancer container's network
+# namespace instead: there its loopback is nginx's, nginx sees each client's address as its
+# socket peer and passes it to the gateways in X-Forwarded-For (which they believe from the
+# balancer only). The published port was checked above (readiness).
 # The fault helpers' podman calls go back to this script's (the host's) namespace.
-in_gateway_netns=0
-[[ $(id -u) == 0 ]] && command -v nsenter >/dev/null && in_gateway_netns=1
-gateway_netns() {
-    local pid; pid=$(podman inspect -f '{{.State.Pid}}' "${PROJECT}_gateway_1")
+in_lb_netns=0
+[[ $(id -u) == 0 ]] && command -v nsenter >/dev/null && in_lb_netns=1
+lb_netns() {
+    local pid; pid=$(podman inspect -f '{{.State.Pid}}' "${PROJECT}_lb_1")
     echo "/proc/$pid/ns/net"
 }
 export E2E_COMPOSE_PROJECT=$PROJECT E2E_PODMAN_NETNS=/proc/$$/ns/net
@@ -269,9 +281,9 @@ PYTEST=(uv run --frozen pytest -p no:cacheprovider -p devstack.testkit.compose_t
 # from a block of its own (E2E_CLIENT_ADDRESS_BLOCK, devstack.testkit.compose_target), so
 # no test meets an earlier phase's rate-limit or login-throttle state for its address.
 phase_start "tests"
-if ((in_gateway_netns)); then
+if ((in_lb_netns)); then
     E2E_GATEWAY_URL=http://127.0.0.1:3000 E2E_OTLP_LISTEN=0.0.0.0:$OTLP_PORT E2E_CLIENT_ADDRESS_BLOCK=0 \
-        nsenter "--net=$(gateway_netns)" "${PYTEST[@]}" tests/e2e --ignore=tests/e2e/security \
+        nsenter "--net=$(lb_netns)" "${PYTEST[@]}" tests/e2e --ignore=tests/e2e/security \
         -m "not fault" ${PYTEST_ARGS:-} \
         || die "e2e tests failed against the compose stack"
 else
@@ -286,34 +298,34 @@ phase_end
 # after the main suite: its own stacks share the compose Redis, and its clients without a
 # bound address (schemathesis, 127.0.0.1) leave login-throttle counters that the compose
 # auth service would otherwise meet in the browser tests (also 127.0.0.1).
-if ((in_gateway_netns)) && [[ ${COMPOSE_SECURITY:-1} != 0 ]]; then
+if ((in_lb_netns)) && [[ ${COMPOSE_SECURITY:-1} != 0 ]]; then
     phase_start "security"
     E2E_GATEWAY_URL=http://127.0.0.1:3000 E2E_OTLP_LISTEN=0.0.0.0:$OTLP_PORT E2E_CLIENT_ADDRESS_BLOCK=1 \
-        nsenter "--net=$(gateway_netns)" "${PYTEST[@]}" tests/e2e/security -m "not fault" \
+        nsenter "--net=$(lb_netns)" "${PYTEST[@]}" tests/e2e/security -m "not fault" \
         ${PYTEST_ARGS:-} || die "security tests failed against the compose stack"
     phase_end
 fi
 
-if ((in_gateway_netns)) && [[ ${COMPOSE_FAULTS:-1} != 0 ]]; then
+if ((in_lb_netns)) && [[ ${COMPOSE_FAULTS:-1} != 0 ]]; then
     phase_start "fault tests"
     # A second gateway with the fault stack's policies (tests/e2e/faults/conftest.py FAULT_ENV:
     # an unlimited default bucket, a strict /probe), otherwise configured as the gateway.
     fault_gw=${PROJECT}_gateway-faults_1
-    podman inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "${PROJECT}_gateway_1" \
+    podman inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "${PROJECT}_gateway-1_1" \
         | uv run --frozen python -c '
 import runpy, sys
 env = dict(line.split("=", 1) for line in sys.stdin.read().splitlines() if "=" in line)
 env.update(runpy.run_path("tests/e2e/faults/conftest.py")["FAULT_ENV"]["gateway"])
-# It shares the first gateway network namespace: its own public and metrics ports.
+# It shares the load balancer container network namespace: its own public and metrics ports.
 env.update(PORT=sys.argv[1], METRICS_PORT=sys.argv[2], OTEL_SDK_DISABLED="true")
 print("\n".join(f"{k}={v}" for k, v in env.items()))' "$FAULT_GATEWAY_PORT" "$FAULT_GATEWAY_METRICS_PORT" \
         >"$WORK/fault-gateway.env"
-    pod=$(podman inspect -f '{{.Pod}}' "${PROJECT}_gateway_1")  # podman-compose's pod, if any
+    pod=$(podman inspect -f '{{.Pod}}' "${PROJECT}_lb_1")  # podman-compose's pod, if any
     podman run -d --name "$fault_gw" --label "io.podman.compose.project=$PROJECT" --label "$REPLICA_LABEL=1" \
-        ${pod:+--pod "$pod"} --network "container:${PROJECT}_gateway_1" \
+        ${pod:+--pod "$pod"} --network "container:${PROJECT}_lb_1" \
         --env-file "$WORK/fault-gateway.env" \
         --no-healthcheck "localhost/authstack/gateway:latest" >/dev/null
-    netns=$(gateway_netns) deadline=$((SECONDS + 60))
+    netns=$(lb_netns) deadline=$((SECONDS + 60))
     until nsenter "--net=$netns" curl -fsS -o /dev/null --max-time 3 \
             "http://127.0.0.1:$FAULT_GATEWAY_PORT/health/ready"; do
         ((SECONDS < deadline)) || { podman logs --tail 30 "$fault_gw" >&2; die "fault gateway not ready"; }
@@ -326,11 +338,11 @@ print("\n".join(f"{k}={v}" for k, v in env.items()))' "$FAULT_GATEWAY_PORT" "$FA
     phase_end
 fi
 
-# After the fault phase the (idle) main gateway finds the moved Redis containers again by
+# After the fault phase the (idle) main gateways find the moved Redis containers again by
 # itself (a failed readiness PING re-reads the slot map); `save` waits for that, then
 # exhausts a bucket of /restart-probe (5 per hour, GATEWAY_RATE_LIMIT_ROUTES above) that
 # `check` finds still exhausted after the restart.
-if ((in_gateway_netns)) && [[ ${COMPOSE_RESTART:-1} != 0 ]]; then
+if ((in_lb_netns)) && [[ ${COMPOSE_RESTART:-1} != 0 ]]; then
     phase_start "stop/start"
     redis_ips() {
         local i
@@ -339,7 +351,7 @@ if ((in_gateway_netns)) && [[ ${COMPOSE_RESTART:-1} != 0 ]]; then
                 "${PROJECT}_redis-${i}_1"
         done | paste -sd' '
     }
-    nsenter "--net=$(gateway_netns)" uv run --frozen python -m devstack.testkit.compose_restart \
+    nsenter "--net=$(lb_netns)" uv run --frozen python -m devstack.testkit.compose_restart \
         save http://127.0.0.1:3000 "$WORK/restart.json" || die "could not prepare the restart check"
     before=$(redis_ips)
     for job in redis-cluster-init migrate; do JOB_RUN_BEFORE[$job]=$(job_started "$job"); done
@@ -350,7 +362,7 @@ if ((in_gateway_netns)) && [[ ${COMPOSE_RESTART:-1} != 0 ]]; then
     wait_ready
     after=$(redis_ips)
     log "redis node addresses before: $before; after: $after"
-    nsenter "--net=$(gateway_netns)" uv run --frozen python -m devstack.testkit.compose_restart \
+    nsenter "--net=$(lb_netns)" uv run --frozen python -m devstack.testkit.compose_restart \
         check http://127.0.0.1:3000 "$WORK/restart.json" || die "state did not survive the restart"
     phase_end
 
@@ -361,13 +373,13 @@ if ((in_gateway_netns)) && [[ ${COMPOSE_RESTART:-1} != 0 ]]; then
     podman restart -t 5 $(for i in 1 2 3 4 5 6; do echo "${PROJECT}_redis-${i}_1"; done) \
         >"$WORK/redis-restart.log" 2>&1 || { tail -n 20 "$WORK/redis-restart.log" >&2; die "podman restart of the Redis containers failed"; }
     deadline=$((SECONDS + UP_TIMEOUT))
-    until curl -fsS -o /dev/null --max-time 3 "$url/health/ready" 2>/dev/null; do
-        ((SECONDS < deadline)) || { for i in 1 2 3 4 5 6; do podman logs --tail 15 "${PROJECT}_redis-${i}_1" >&2; done; die "gateway not ready within ${UP_TIMEOUT}s after the Redis restart"; }
+    until gateways_ready; do
+        ((SECONDS < deadline)) || { for i in 1 2 3 4 5 6; do podman logs --tail 15 "${PROJECT}_redis-${i}_1" >&2; done; die "gateways not ready within ${UP_TIMEOUT}s after the Redis restart"; }
         sleep 2
     done
     after=$(redis_ips)
     log "redis node addresses before: $before; after: $after"
-    nsenter "--net=$(gateway_netns)" uv run --frozen python -m devstack.testkit.compose_restart \
+    nsenter "--net=$(lb_netns)" uv run --frozen python -m devstack.testkit.compose_restart \
         check http://127.0.0.1:3000 "$WORK/restart.json" || die "state did not survive the Redis restart"
     phase_end
 fi

@@ -3,15 +3,16 @@ interface the native stack offers (`FaultTarget`): tests/e2e/faults run unchange
 
 A Redis node is named by its compose service ("redis-1" ... "redis-6") where the native
 cluster uses its port. Every podman command runs in the host's network namespace
-(`E2E_PODMAN_NETNS`): the tests themselves run inside the gateway container's namespace (see
+(`E2E_PODMAN_NETNS`): the tests themselves run inside the load balancer container's namespace (see
 infra/ci/test-compose.sh), and `podman start` must wire a container's veth to the host's
-bridge, not to the gateway's. Redis and PostgreSQL are reached at their container addresses,
-which every container of the compose network (the gateway's included) can reach; a container
+bridge, not to the balancer's. Redis and PostgreSQL are reached at their container addresses,
+which every container of the compose network (the balancer's included) can reach; a container
 may get a new address when it starts again, so addresses are looked up, never remembered
 across a start.
 
 Configuration (set by infra/ci/test-compose.sh): E2E_COMPOSE_PROJECT, E2E_GATEWAY_URL,
-E2E_COMPOSE_GATEWAY (the container behind E2E_GATEWAY_URL, default the gateway service),
+E2E_COMPOSE_GATEWAY (the container behind E2E_GATEWAY_URL; by default E2E_GATEWAY_URL is the
+load balancer, and "gateway" means both gateway services behind it),
 E2E_POSTGRES_PASSWORD, E2E_REDIS_ADMIN_PASSWORD (the Redis nodes' admin user, for the
 topology reads and faults), E2E_PODMAN_NETNS."""
 
@@ -30,7 +31,13 @@ from devstack.redis_acl import ADMIN, Login
 from devstack.redis_faults import ClusterFaults
 from devstack.redis_topology import Address, ClusterNode, until
 from devstack.stack import json_log_lines
-from devstack.testkit.compose_replicas import LOOPBACK, NETNS_OWNER, Replicas, ReplicaStack
+from devstack.testkit.compose_replicas import (
+    GATEWAYS,
+    LOOPBACK,
+    NETNS_OWNER,
+    Replicas,
+    ReplicaStack,
+)
 from devstack.testkit.podman import Podman
 
 if TYPE_CHECKING:
@@ -162,15 +169,19 @@ class ComposeStack:
 
     What natively is one more process (`add_gateway`, the user service's own port as the
     tests reach it, a suite's stack with its own settings) is a replica container in the
-    gateway's network namespace (devstack.testkit.compose_replicas), removed by `close`."""
+    load balancer's network namespace (devstack.testkit.compose_replicas), removed by `close`."""
 
-    def __init__(self, project: str, gateway_url: str, *, gateway_container: str = "gateway",
+    def __init__(self, project: str, gateway_url: str, *, gateway_container: str = "",
                  postgres_password: str = "", redis_admin_password: str = "",
                  netns: str | None = None) -> None:
         self.podman = Podman(project, netns)
         self._gateway_url = gateway_url.rstrip("/")
-        # "gateway" means the gateway behind gateway_url (the fault phase runs its own).
-        self.aliases = {"gateway": gateway_container}
+        # "gateway" means the gateway behind gateway_url: one container (the fault phase
+        # runs its own), or by default the balancer's gateways, whose logs are read
+        # together (a request may have gone to either) and the first of which is the one a
+        # fault, a metrics read or `add_gateway` means.
+        self.balanced_gateways: tuple[str, ...] = () if gateway_container else GATEWAYS
+        self.aliases = {"gateway": gateway_container or GATEWAYS[0]}
         self._redis = ComposeCluster(self.podman)
         if redis_admin_password:  # the containers' addresses change: one login for any
             redis_topology.remember_login(Login(ADMIN, redis_admin_password))
@@ -182,7 +193,7 @@ class ComposeStack:
     @classmethod
     def from_env(cls) -> ComposeStack:
         return cls(os.environ["E2E_COMPOSE_PROJECT"], os.environ["E2E_GATEWAY_URL"],
-                   gateway_container=os.environ.get("E2E_COMPOSE_GATEWAY") or "gateway",
+                   gateway_container=os.environ.get("E2E_COMPOSE_GATEWAY") or "",
                    postgres_password=os.environ.get("E2E_POSTGRES_PASSWORD", ""),
                    redis_admin_password=os.environ.get("E2E_REDIS_ADMIN_PASSWORD", ""),
                    netns=os.environ.get("E2E_PODMAN_NETNS") or None)
@@ -214,8 +225,12 @@ class ComposeStack:
         """A container's JSON log lines (those containing `containing`), parsed; a line
         that is not JSON comes back as {"_raw": line}, as natively."""
         replica = self.replicas.get(name)
-        container = replica.container if replica else self.aliases.get(name, name)
-        return json_log_lines(self.podman.logs(container), containing)
+        if replica:
+            return json_log_lines(self.podman.logs(replica.container), containing)
+        if name == "gateway" and self.balanced_gateways:
+            return [line for gateway in self.balanced_gateways
+                    for line in json_log_lines(self.podman.logs(gateway), containing)]
+        return json_log_lines(self.podman.logs(self.aliases.get(name, name)), containing)
 
     # -- extra processes (replica containers) ----------------------------------------------
     def add_gateway(self, port: int | None = None, env: dict[str, str] | None = None) -> str:

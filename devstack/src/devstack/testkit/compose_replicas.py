@@ -2,12 +2,14 @@
 their own processes (a second gateway, a security suite's stack with its own settings).
 
 A replica is a copy of a compose service's container (its image, environment and bind
-mounts) with some settings changed and its own ports, started in the main gateway
+mounts) with some settings changed and its own ports, started in the load balancer
 container's network namespace: the tests run there (infra/ci/test-compose.sh), so their
 clients, bound to per-test addresses in 127.0.0.0/8, reach it on its loopback exactly as
-they reach a native process, and it reaches the rest of the compose network as the gateway
-does. Replicas carry the compose project's label (teardown finds them) and REPLICA_LABEL
-(teardown removes them before the gateway whose namespace they share)."""
+they reach a native process (the socket peer is the client: a replica gateway trusts only
+the balancer's compose address, never the loopback), and it reaches the rest of the compose
+network as the balancer does. Replicas carry the compose project's label (teardown finds
+them) and REPLICA_LABEL (teardown removes them before the balancer whose namespace they
+share)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,11 @@ from devstack.stack import json_log_lines
 from devstack.testkit.podman import Podman
 
 REPLICA_LABEL = "io.authstack.netns-guest"
-NETNS_OWNER = "gateway"  # the compose service whose network namespace the tests run in
+NETNS_OWNER = "lb"  # the compose service whose network namespace the tests run in
+# The gateway services behind the balancer (deploy/compose.yml); a "gateway" replica is a
+# copy of the first.
+GATEWAYS = ("gateway-1", "gateway-2")
+BASE_SERVICE = {"gateway": GATEWAYS[0]}  # the compose service a replica of a kind copies
 LOOPBACK = "127.0.0.1"
 
 
@@ -167,8 +173,8 @@ class ReplicaStack:
     def _start(self, service: str, env: dict[str, str]) -> Replica:
         ready = "/health/ready" if service == "gateway" else "/health/live"
         # Untraced, as a native `start_stack(env)` is (a traced one adds trace_id to bodies).
-        replica = self.replicas.start(service, service, {"OTEL_SDK_DISABLED": "true", **env},
-                                      ready_path=ready)
+        replica = self.replicas.start(BASE_SERVICE.get(service, service), service,
+                                      {"OTEL_SDK_DISABLED": "true", **env}, ready_path=ready)
         self._by_service[service] = replica
         return replica
 

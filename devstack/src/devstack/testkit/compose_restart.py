@@ -12,7 +12,7 @@ still reads the profile (signing keys), the user still logs in (PostgreSQL volum
 the exhausted IP is still limited (rate-limit state in Redis). `check` keeps the refreshed
 pair in STATE_FILE, so it can run again after a further restart (the phase that restarts
 only the six Redis containers).
-Both run inside the gateway container's network namespace, like the e2e tests (per-client
+Both run inside the load balancer container's network namespace, like the e2e tests (per-client
 source addresses in 127.0.0.0/8). Exit status 0 when everything held."""
 
 from __future__ import annotations

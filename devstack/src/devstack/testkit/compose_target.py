@@ -14,8 +14,9 @@ compose stack instead, and every test that would still need a native process is 
 Tests that use more of the native Stack (down/up, its config, its binaries) are deselected
 by name below, each with its reason.
 - `otlp_receiver` listens where the containers send their spans (E2E_OTLP_LISTEN, host:port,
-  in the gateway container's network namespace, where the tests run), when test-compose.sh
-  switched tracing on in the compose stack; otherwise tests needing it are deselected.
+  in the load balancer container's network namespace, where the tests run), when
+  test-compose.sh switched tracing on in the compose stack; otherwise tests needing it are
+  deselected.
 
 Environment: E2E_GATEWAY_URL, E2E_COMPOSE_PROJECT, E2E_OTLP_LISTEN,
 E2E_CLIENT_ADDRESS_BLOCK (below), and those of `ComposeStack.from_env`."""
@@ -43,7 +44,7 @@ SUBSTITUTED = frozenset({"stack", "fault_stack", "otlp_receiver", "stack_starter
 # Tests that use `stack`/`fault_stack` beyond the compose handle's interface (down/up,
 # the native config, binaries or ports): by file, or file::test, each with its reason.
 NATIVE_ONLY_TESTS = (
-    # Stack.down/up of native processes. On compose the tests run inside the gateway
+    # Stack.down/up of native processes. On compose the tests run inside the load balancer
     # container's network namespace, which stopping the whole stack takes away: the same
     # check (users, tokens, rate limits survive) is infra/ci/test-compose.sh's stop/start
     # phase, run from the host.
