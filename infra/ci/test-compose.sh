@@ -351,8 +351,13 @@ if ((in_lb_netns)) && [[ ${COMPOSE_RESTART:-1} != 0 ]]; then
                 "${PROJECT}_redis-${i}_1"
         done | paste -sd' '
     }
+    # Each gateway behind the balancer (its edge address, reached from the balancer's
+    # namespace): every one must limit with Redis, not only the one a probe reaches.
+    read -ra gateway_urls <<<"$(podman inspect -f '{{range .Config.Env}}{{println .}}{{end}}' \
+        "${PROJECT}_lb_1" | sed -n 's/^LB_UPSTREAMS=//p' | sed -E 's#([^ ]+)#http://\1#g')"
+    ((${#gateway_urls[@]} == ${#GATEWAYS[@]})) || die "no gateway addresses in the lb's LB_UPSTREAMS"
     nsenter "--net=$(lb_netns)" uv run --frozen python -m devstack.testkit.compose_restart \
-        save http://127.0.0.1:3000 "$WORK/restart.json" || die "could not prepare the restart check"
+        save http://127.0.0.1:3000 "$WORK/restart.json" "${gateway_urls[@]}" || die "could not prepare the restart check"
     before=$(redis_ips)
     for job in redis-cluster-init migrate; do JOB_RUN_BEFORE[$job]=$(job_started "$job"); done
     timeout 180 "${COMPOSE[@]}" stop >"$WORK/stop.log" 2>&1 || { tail -n 20 "$WORK/stop.log" >&2; die "podman-compose stop failed"; }
@@ -363,7 +368,7 @@ if ((in_lb_netns)) && [[ ${COMPOSE_RESTART:-1} != 0 ]]; then
     after=$(redis_ips)
     log "redis node addresses before: $before; after: $after"
     nsenter "--net=$(lb_netns)" uv run --frozen python -m devstack.testkit.compose_restart \
-        check http://127.0.0.1:3000 "$WORK/restart.json" || die "state did not survive the restart"
+        check http://127.0.0.1:3000 "$WORK/restart.json" "${gateway_urls[@]}" || die "state did not survive the restart"
     phase_end
 
     # All six Redis containers at once, and no job run (as a host reboot with restart
@@ -380,6 +385,6 @@ if ((in_lb_netns)) && [[ ${COMPOSE_RESTART:-1} != 0 ]]; then
     after=$(redis_ips)
     log "redis node addresses before: $before; after: $after"
     nsenter "--net=$(lb_netns)" uv run --frozen python -m devstack.testkit.compose_restart \
-        check http://127.0.0.1:3000 "$WORK/restart.json" || die "state did not survive the Redis restart"
+        check http://127.0.0.1:3000 "$WORK/restart.json" "${gateway_urls[@]}" || die "state did not survive the Redis restart"
     phase_end
 fi

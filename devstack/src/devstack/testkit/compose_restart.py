@@ -1,8 +1,13 @@
 """Persistence across a stop/start of the whole compose stack (infra/ci/test-compose.sh,
 restart phase); the compose counterpart of tests/e2e/faults/test_stack_restart.py.
 
-    python -m devstack.testkit.compose_restart save GATEWAY_URL STATE_FILE   # before the stop
-    python -m devstack.testkit.compose_restart check GATEWAY_URL STATE_FILE  # after the start
+    python -m devstack.testkit.compose_restart save GATEWAY_URL STATE_FILE [READY_URL ...]
+    python -m devstack.testkit.compose_restart check GATEWAY_URL STATE_FILE [READY_URL ...]
+
+`save` runs before the stop, `check` after the start. GATEWAY_URL is where the clients go (the
+load balancer); READY_URLs (default GATEWAY_URL) are each gateway behind it, every one of
+which must limit with Redis before and after: through the balancer a readiness probe reaches
+only one of them, and the buckets may be spent at either.
 
 `save` registers and logs in a user and exhausts one client IP's bucket of PROBE_PATH (the
 test sets `/restart-probe=5/3600` through GATEWAY_RATE_LIMIT_ROUTES, so the window outlasts
@@ -12,8 +17,8 @@ still reads the profile (signing keys), the user still logs in (PostgreSQL volum
 the exhausted IP is still limited (rate-limit state in Redis). `check` keeps the refreshed
 pair in STATE_FILE, so it can run again after a further restart (the phase that restarts
 only the six Redis containers).
-Both run inside the load balancer container's network namespace, like the e2e tests (per-client
-source addresses in 127.0.0.0/8). Exit status 0 when everything held."""
+Both run inside the load balancer container's network namespace, like the e2e tests
+(per-client source addresses in 127.0.0.0/8). Exit status 0 when everything held."""
 
 from __future__ import annotations
 
@@ -39,10 +44,10 @@ def _client(url: str, ip: str) -> httpx.Client:
                         transport=httpx.HTTPTransport(local_address=ip))
 
 
-def save(url: str, state_file: Path) -> None:
+def save(url: str, state_file: Path, ready_urls: list[str]) -> None:
     # The bucket must be decided by Redis (the fallback limiter's buckets are per process
-    # and would not survive): after the fault phase the gateway finds the cluster again.
-    _limiter_on_redis(url, within=30)
+    # and would not survive): after the fault phase the gateways find the cluster again.
+    _limiter_on_redis(ready_urls, within=30)
     email = f"restart-{uuid.uuid4().hex[:12]}@example.com"
     with _client(url, USER_IP) as client:
         created = client.post("/auth/register", json={"email": email, "password": PASSWORD})
@@ -52,7 +57,7 @@ def save(url: str, state_file: Path) -> None:
     with _client(url, LIMITED_IP) as client:
         statuses = [client.get(PROBE_PATH).status_code for _ in range(PROBE_LIMIT + 3)]
     assert statuses == [404] * PROBE_LIMIT + [429] * 3, statuses
-    assert _limiter_mode(url) == "redis", "the bucket ran out on the fallback limiter"
+    assert _limiter_modes(ready_urls) == {"redis"}, "the bucket ran out on the fallback limiter"
     state = {"email": email, "tokens": login.json()}
     state_file.write_text(json.dumps(state))
     # appendfsync everysec: give the last writes a second to reach the AOF (a stop flushes
@@ -62,25 +67,25 @@ def save(url: str, state_file: Path) -> None:
           f"{PROBE_LIMIT} requests (decided by Redis)")
 
 
-def _limiter_mode(url: str) -> str:
-    return limiter_mode_of(httpx.get(f"{url}/health/ready", timeout=5))
+def _limiter_modes(ready_urls: list[str]) -> set[str]:
+    return {limiter_mode_of(httpx.get(f"{url}/health/ready", timeout=5)) for url in ready_urls}
 
 
-def _limiter_on_redis(url: str, within: float = 60.0) -> float:
-    """Seconds until the gateway limits with Redis again: a gateway that starts before the
+def _limiter_on_redis(ready_urls: list[str], within: float = 60.0) -> float:
+    """Seconds until every gateway limits with Redis again: a gateway that starts before the
     cluster job has re-formed the cluster serves with its in-process fallback meanwhile
     (by design), and that fallback knows nothing of the buckets stored in Redis."""
     began = time.monotonic()
     while time.monotonic() - began < within:
-        if _limiter_mode(url) == "redis":
+        if _limiter_modes(ready_urls) == {"redis"}:
             return time.monotonic() - began
         time.sleep(0.2)
-    raise AssertionError(f"the gateway did not limit with Redis again within {within:.0f}s")
+    raise AssertionError(f"a gateway did not limit with Redis again within {within:.0f}s")
 
 
-def check(url: str, state_file: Path) -> int:
+def check(url: str, state_file: Path, ready_urls: list[str]) -> int:
     state: dict[str, Any] = json.loads(state_file.read_text())
-    waited = _limiter_on_redis(url)
+    waited = _limiter_on_redis(ready_urls)
     tokens = state["tokens"]
     results: dict[str, tuple[int, int]] = {}  # what: (status, expected)
     with _client(url, USER_IP) as client:
@@ -100,7 +105,7 @@ def check(url: str, state_file: Path) -> int:
         state_file.write_text(json.dumps({**state, "tokens": refreshed.json()}))
     failed = {what: got for what, (got, want) in results.items() if got != want}
     summary = ", ".join(f"{what} -> {got}" for what, (got, _) in results.items())
-    print(f"compose restart: gateway back on Redis after {waited:.1f}s; {summary}")
+    print(f"compose restart: gateways back on Redis after {waited:.1f}s; {summary}")
     if failed:
         print(f"compose restart: FAILED: {failed}; refresh said {refreshed.text[:200]}",
               file=sys.stderr)
@@ -109,14 +114,15 @@ def check(url: str, state_file: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3 or argv[0] not in ("save", "check"):
+    if len(argv) < 3 or argv[0] not in ("save", "check"):
         print(__doc__, file=sys.stderr)
         return 2
     command, url, state_file = argv[0], argv[1].rstrip("/"), Path(argv[2])
+    ready_urls = [ready.rstrip("/") for ready in argv[3:]] or [url]
     if command == "save":
-        save(url, state_file)
+        save(url, state_file, ready_urls)
         return 0
-    return check(url, state_file)
+    return check(url, state_file, ready_urls)
 
 
 if __name__ == "__main__":
