@@ -6,8 +6,7 @@
 # Phases after the stack is up: the e2e suite (tracing on, spans to a receiver the tests run),
 # the security suite (its stacks are replica containers), the fault tests that have a
 # container implementation (devstack.testkit.compose_faults), then a stop/start of the whole
-# stack, a restart of all six Redis containers alone, and a `compose down` (volumes kept) +
-# `up`, each checking that users, tokens and rate limits survive with nothing run by hand.
+# stack checking that users, tokens and rate limits survive, and a restart of all six Redis.
 #
 # Environment: COMPOSE_UP_TIMEOUT (s, default 300), COMPOSE_GATEWAY_PORT (default 3000, or a
 # free port when 3000 is taken), COMPOSE_PROJECT (default authstack-e2e), KEEP_STACK=1 (skip
@@ -387,23 +386,5 @@ if ((in_lb_netns)) && [[ ${COMPOSE_RESTART:-1} != 0 ]]; then
     log "redis node addresses before: $before; after: $after"
     nsenter "--net=$(lb_netns)" uv run --frozen python -m devstack.testkit.compose_restart \
         check http://127.0.0.1:3000 "$WORK/restart.json" "${gateway_urls[@]}" || die "state did not survive the Redis restart"
-    phase_end
-
-    # `compose down` (volumes kept) and `up`: every container, network and address new,
-    # only the named volumes (and the JWT key directory) carry the state over.
-    phase_start "down/up"
-    before=$(redis_ips)
-    timeout 180 "${COMPOSE[@]}" down >"$WORK/down.log" 2>&1 || { tail -n 20 "$WORK/down.log" >&2; die "podman-compose down failed"; }
-    [[ -z $(our_containers) ]] || die "containers left after podman-compose down: $(our_containers | paste -sd' ')"
-    JOB_RUN_BEFORE=()  # new job containers: whatever they report is this run's
-    if ! timeout "$UP_TIMEOUT" "${COMPOSE[@]}" up -d --no-deps >"$WORK/up-again.log" 2>&1; then
-        tail -n 30 "$WORK/up-again.log" >&2
-        die "podman-compose up after down failed or took more than ${UP_TIMEOUT}s"
-    fi
-    wait_ready
-    after=$(redis_ips)
-    log "redis node addresses before: $before; after: $after"
-    nsenter "--net=$(lb_netns)" uv run --frozen python -m devstack.testkit.compose_restart \
-        check http://127.0.0.1:3000 "$WORK/restart.json" "${gateway_urls[@]}" || die "state did not survive down/up"
     phase_end
 fi
