@@ -8,8 +8,7 @@ same 404 as an unknown path: the public port tells nothing about the internal AP
 endpoints and the OpenAPI document answer on both (probes, the auth service's readiness)."""
 
 from fastapi import Request
-
-from shared import ProblemError
+from starlette.exceptions import HTTPException
 
 
 def _internal_port(request: Request) -> int:
@@ -22,8 +21,9 @@ def _arrived_on(request: Request) -> int | None:
     return int(server[1]) if server else None
 
 
-def _not_found() -> ProblemError:
-    return ProblemError(404, "not_found", "Not Found")
+def _not_found() -> HTTPException:
+    # Starlette's own "no such route": the answer an unknown path gets, by the same handler.
+    return HTTPException(404)
 
 
 async def internal_listener_only(request: Request) -> None:
