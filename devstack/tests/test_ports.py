@@ -57,3 +57,14 @@ def test_redis_ports_from_env() -> None:
     assert parse_port_list("7000-7005") == [7000, 7001, 7002, 7003, 7004, 7005]
     with pytest.raises(ConfigError):
         parse_port_list("7000-7003")
+
+
+def test_user_internal_port_from_env_and_zero_for_none() -> None:
+    assert StackConfig.from_env({}).user_internal_port == 8003
+    assert StackConfig.from_env({"USER_INTERNAL_PORT": "8013"}).user_internal_port == 8013
+    assert StackConfig.from_env({"USER_INTERNAL_PORT": "0"}).user_internal_port == 0
+    for bad in ("-1", "x", "70000"):
+        with pytest.raises(ConfigError):
+            StackConfig.from_env({"USER_INTERNAL_PORT": bad})
+    with pytest.raises(ConfigError):  # 0 means "none" only where a listener is optional
+        StackConfig.from_env({"USER_PORT": "0"})

@@ -61,10 +61,9 @@ class StackConfig:
                           ("SMTP_PORT", "smtp_port")):
             if var in env:
                 setattr(config, attr, _port(var, env[var]))
-        if env.get("USER_INTERNAL_PORT", "").strip() == "0":  # the internal API on USER_PORT
-            config.user_internal_port = 0
-        elif "USER_INTERNAL_PORT" in env:
-            config.user_internal_port = _port("USER_INTERNAL_PORT", env["USER_INTERNAL_PORT"])
+        if "USER_INTERNAL_PORT" in env:  # 0: the internal API on USER_PORT
+            config.user_internal_port = _port("USER_INTERNAL_PORT", env["USER_INTERNAL_PORT"],
+                                              zero_means_none=True)
         config.state_dir = config.state_dir.resolve()
         return config
 
@@ -86,12 +85,12 @@ class StackConfig:
         return cls(**data)
 
 
-def _port(name: str, value: str) -> int:
+def _port(name: str, value: str, *, zero_means_none: bool = False) -> int:
     try:
         port = int(value)
     except ValueError:
         raise ConfigError(f"{name}={value!r} is not a port number") from None
-    if not 0 < port < 65536:
+    if not (0 if zero_means_none else 1) <= port < 65536:
         raise ConfigError(f"{name}={value!r} is out of range")
     return port
 
